@@ -1,0 +1,4 @@
+-- One database per server: they are different parties in AAuth and never share tables (ARCHITECTURE.md).
+CREATE DATABASE person_server;
+CREATE DATABASE auth_server;
+CREATE DATABASE resource_server;

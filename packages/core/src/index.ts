@@ -1,0 +1,13 @@
+// The public surface of @aauth-ref/core. Each module lists its exports explicitly; nothing else is public.
+export * from './clock.js';
+export * from './errors.js';
+export * from './jwk.js';
+export * from './identifiers.js';
+export * from './content-digest.js';
+export * from './interaction-code.js';
+export * from './mission.js';
+export * from './headers/index.js';
+export * from './egress/index.js';
+export * from './discovery/index.js';
+export * from './tokens/index.js';
+export * from './httpsig/index.js';
