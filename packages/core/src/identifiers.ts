@@ -20,6 +20,9 @@ const DEV_HOST = /^(localhost|127\.0\.0\.1)(:([1-9][0-9]{0,4}))?$/;
 export function isHostName(host: string): boolean {
   if (host.length === 0 || host.length > 253) return false;
   const labels = host.split('.');
+  // A last label that is a number makes the WHATWG URL parser read the host as an IPv4 address
+  // (`https://0x7f.1` is 127.0.0.1): such a string is not a host name and would not compare as one.
+  if (/^(?:[0-9]+|0x[0-9a-f]*)$/.test(labels[labels.length - 1]!)) return false;
   for (const label of labels) {
     if (!LABEL.test(label)) return false;
     // An `xn--` label must be a real A-label; a hyphen in positions 3-4 otherwise is reserved (RFC 5891 §4.2.3.1).
@@ -40,7 +43,7 @@ function isDevHost(hostWithPort: string): boolean {
  */
 export function isServerIdentifier(value: unknown, policy: IdentifierPolicy = STRICT): value is string {
   if (typeof value !== 'string') return false;
-  if (value.startsWith('https://')) return isHostName(value.slice('https://'.length));
+  if (value.startsWith('https://') && isHostName(value.slice('https://'.length))) return true;
   if (policy.devMode && value.startsWith('http://')) return isDevHost(value.slice('http://'.length));
   if (policy.devMode && value.startsWith('https://')) return isDevHost(value.slice('https://'.length));
   return false;
@@ -102,7 +105,10 @@ const LOCAL = /^[a-z0-9._+-]{1,255}$/;
  * Parses `aauth:local@domain` (§Agent Identifiers). Returns `undefined` when invalid. The `+` split
  * is informational: protocol decisions use the `parent_agent` claim, never the local part.
  */
-export function parseAgentIdentifier(value: unknown, policy: IdentifierPolicy = STRICT): AgentIdentifier | undefined {
+export function parseAgentIdentifier(
+  value: unknown,
+  policy: IdentifierPolicy = STRICT,
+): AgentIdentifier | undefined {
   if (typeof value !== 'string' || !value.startsWith('aauth:')) return undefined;
   const rest = value.slice('aauth:'.length);
   const at = rest.lastIndexOf('@');
@@ -126,7 +132,11 @@ export function agentDomainOf(issuer: string): string {
 }
 
 /** Builds `aauth:local@domain`, checking the result. Throws `TypeError` when the parts are invalid. */
-export function formatAgentIdentifier(local: string, domain: string, policy: IdentifierPolicy = STRICT): string {
+export function formatAgentIdentifier(
+  local: string,
+  domain: string,
+  policy: IdentifierPolicy = STRICT,
+): string {
   const id = `aauth:${local}@${domain}`;
   if (!isAgentIdentifier(id, policy)) throw new TypeError(`invalid agent identifier: ${id}`);
   return id;

@@ -113,13 +113,15 @@ export function checkPublicJwk(input: unknown): PublicJwk {
     );
   }
   const expected = EXPECTED[alg as SigningAlg];
-  if (kty !== expected.kty) throw new KeyCheckError('inconsistent', `kty ${String(kty)} disagrees with alg ${alg}`);
+  if (kty !== expected.kty)
+    throw new KeyCheckError('inconsistent', `kty ${String(kty)} disagrees with alg ${alg}`);
   if (crv !== undefined && crv !== expected.crv) {
     throw new KeyCheckError('inconsistent', `crv ${String(crv)} disagrees with alg ${alg}`);
   }
   if (crv === undefined) throw new KeyCheckError('malformed', 'JWK has no crv');
   if ('d' in input) throw new KeyCheckError('malformed', 'a public JWK must not carry private members');
-  if (typeof x !== 'string' || !B64URL.test(x)) throw new KeyCheckError('malformed', 'JWK x is missing or not base64url');
+  if (typeof x !== 'string' || !B64URL.test(x))
+    throw new KeyCheckError('malformed', 'JWK x is missing or not base64url');
   const jwk: PublicJwk = { kty: expected.kty, crv: expected.crv, x, alg: alg as SigningAlg };
   if (expected.kty === 'EC') {
     if (typeof y !== 'string' || !B64URL.test(y)) throw new KeyCheckError('malformed', 'EC JWK y is missing');
@@ -127,8 +129,14 @@ export function checkPublicJwk(input: unknown): PublicJwk {
   }
   const raw = Buffer.from(x, 'base64url');
   if (raw.length !== 32) throw new KeyCheckError('malformed', 'JWK x has the wrong length');
-  if (expected.kty === 'EC' && Buffer.from(jwk.y!, 'base64url').length !== 32) {
-    throw new KeyCheckError('malformed', 'JWK y has the wrong length');
+  // Only the canonical encoding: otherwise one key has several `x` strings and several thumbprints.
+  if (raw.toString('base64url') !== x)
+    throw new KeyCheckError('malformed', 'JWK x is not canonical base64url');
+  if (expected.kty === 'EC') {
+    const rawY = Buffer.from(jwk.y!, 'base64url');
+    if (rawY.length !== 32) throw new KeyCheckError('malformed', 'JWK y has the wrong length');
+    if (rawY.toString('base64url') !== jwk.y)
+      throw new KeyCheckError('malformed', 'JWK y is not canonical base64url');
   }
   if (typeof kid === 'string') jwk.kid = kid;
   if (typeof use === 'string') jwk.use = use;
@@ -144,14 +152,20 @@ export function keyCheckToSignatureError(err: KeyCheckError): InvalidKey | Unsup
 }
 
 /** RFC 7638 JWK thumbprint (base64url of the SHA-256, or SHA-512, of the canonical members). */
-export function jwkThumbprint(jwk: Pick<PublicJwk, 'kty' | 'crv' | 'x' | 'y'>, hash: 'sha256' | 'sha512' = 'sha256'): string {
+export function jwkThumbprint(
+  jwk: Pick<PublicJwk, 'kty' | 'crv' | 'x' | 'y'>,
+  hash: 'sha256' | 'sha512' = 'sha256',
+): string {
   let canonical: string;
   if (jwk.kty === 'EC') {
     canonical = `{"crv":${JSON.stringify(jwk.crv)},"kty":"EC","x":${JSON.stringify(jwk.x)},"y":${JSON.stringify(jwk.y)}}`;
   } else if (jwk.kty === 'OKP') {
     canonical = `{"crv":${JSON.stringify(jwk.crv)},"kty":"OKP","x":${JSON.stringify(jwk.x)}}`;
   } else {
-    throw new KeyCheckError('unsupported', `no thumbprint rule for kty ${String((jwk as { kty: unknown }).kty)}`);
+    throw new KeyCheckError(
+      'unsupported',
+      `no thumbprint rule for kty ${String((jwk as { kty: unknown }).kty)}`,
+    );
   }
   return createHash(hash).update(canonical).digest('base64url');
 }
@@ -162,7 +176,10 @@ export function importPublicJwk(input: unknown): VerificationKey {
   let keyObject: KeyObject;
   try {
     const { kty, crv, x, y } = jwk;
-    keyObject = createPublicKey({ key: y === undefined ? { kty, crv, x } : { kty, crv, x, y }, format: 'jwk' });
+    keyObject = createPublicKey({
+      key: y === undefined ? { kty, crv, x } : { kty, crv, x, y },
+      format: 'jwk',
+    });
   } catch (cause) {
     throw Object.assign(new KeyCheckError('malformed', 'JWK is not a valid public key'), { cause });
   }
@@ -225,7 +242,11 @@ export function signBytes(pair: Pick<KeyPair, 'alg' | 'privateKey'>, data: Uint8
     : sign('sha256', data, { key: pair.privateKey, dsaEncoding: 'ieee-p1363' });
 }
 
-export function verifyBytes(key: Pick<VerificationKey, 'alg' | 'keyObject'>, data: Uint8Array, signature: Uint8Array): boolean {
+export function verifyBytes(
+  key: Pick<VerificationKey, 'alg' | 'keyObject'>,
+  data: Uint8Array,
+  signature: Uint8Array,
+): boolean {
   try {
     return key.alg === 'Ed25519'
       ? verify(null, data, key.keyObject, signature)

@@ -1,14 +1,23 @@
 import type { Clock } from '../clock.js';
-import type { Dwk, JktJwtClaims, TokenKind } from '../tokens/claims.js';
-import type { TokenVerifier, VerifiedToken } from '../tokens/types.js';
 import type { IssuerKeyResolver } from '../discovery/types.js';
 import type { IdentifierPolicy } from '../identifiers.js';
 import type { KeyPair, PublicJwk, VerificationKey } from '../jwk.js';
+import type { Dwk, JktJwtClaims, TokenKind } from '../tokens/claims.js';
+import type { TokenVerifier, VerifiedToken } from '../tokens/types.js';
 
 /** Contracts of the HTTP Message Signatures profile (§HTTP Message Signatures Profile). */
 
 /** Every scheme in the HTTP Signature-Key Scheme registry (Signature-Key §9.2.2). */
-export const REGISTERED_SCHEMES = ['hwk', 'jkt-jwt', 'jwks_uri', 'jwks', 'jwt', 'self-jwt', 'x509', 'cached'] as const;
+export const REGISTERED_SCHEMES = [
+  'hwk',
+  'jkt-jwt',
+  'jwks_uri',
+  'jwks',
+  'jwt',
+  'self-jwt',
+  'x509',
+  'cached',
+] as const;
 export type RegisteredScheme = (typeof REGISTERED_SCHEMES)[number];
 
 /** The schemes this implementation verifies. */
@@ -111,4 +120,8 @@ export type SignatureKeyMember =
   | { readonly scheme: 'self-jwt'; readonly jwt: string }
   | { readonly scheme: 'x509'; readonly x5u: string; readonly x5t: Uint8Array }
   | { readonly scheme: 'cached'; readonly cid: string }
-  | { readonly scheme: 'unknown'; readonly token: string; readonly params: Readonly<Record<string, unknown>> };
+  | {
+      readonly scheme: 'unknown';
+      readonly token: string;
+      readonly params: Readonly<Record<string, unknown>>;
+    };

@@ -41,6 +41,26 @@ export const MAX_LIFETIME_SECONDS: Readonly<Record<TokenKind, number>> = {
   auth: 3600,
 };
 
+/**
+ * String claims each type requires beyond the common `iss`/`dwk`/`jti` (the *Structure* sections).
+ * `scope` is not among a resource token's: R3 (draft-hardt-aauth-r3 §Resource Token) makes it optional
+ * when R3 claims carry the authorization (docs/spec-decisions.md).
+ */
+export const REQUIRED_STRING_CLAIMS: Readonly<Record<TokenKind, readonly string[]>> = {
+  agent: ['sub'],
+  person: ['aud', 'sub'],
+  resource: ['aud', 'ps', 'sub', 'presented_jti', 'agent_jkt'],
+  auth: ['aud', 'ps', 'sub'],
+};
+
+/** Optional claims that, when present, must be strings. */
+export const OPTIONAL_STRING_CLAIMS: Readonly<Record<TokenKind, readonly string[]>> = {
+  agent: ['ps', 'parent_agent'],
+  person: ['mission_s256', 'tenant'],
+  resource: ['scope', 'account', 'mission_s256', 'tenant'],
+  auth: ['scope', 'account', 'mission_s256', 'tenant'],
+};
+
 export interface JwtHeader {
   alg: string;
   typ: string;
@@ -88,7 +108,8 @@ export interface ResourceTokenClaims extends CommonClaims {
   sub: string;
   presented_jti: string;
   agent_jkt: string;
-  scope: string;
+  /** Optional when a companion specification (R3) carries the authorization instead. */
+  scope?: string;
   account?: string;
   mission_s256?: string;
   tenant?: string;

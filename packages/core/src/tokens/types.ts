@@ -49,8 +49,11 @@ export interface IssueTokenOptions {
   readonly notAfter?: readonly (number | undefined)[];
 }
 
+/** `Omit` that keeps the named claims: the built-in one collapses a type with an index signature to it. */
+type OmitClaims<T, K extends PropertyKey> = { [P in keyof T as P extends K ? never : P]: T[P] };
+
 /** Claims the issuer supplies; `iat`, `exp`, `jti` and `dwk` are filled in when absent. */
-export type IssuableClaims<K extends TokenKind> = Omit<ClaimsByKind[K], 'iat' | 'exp' | 'jti' | 'dwk'> &
+export type IssuableClaims<K extends TokenKind> = OmitClaims<ClaimsByKind[K], 'iat' | 'exp' | 'jti' | 'dwk'> &
   Partial<Pick<ClaimsByKind[K], 'iat' | 'exp' | 'jti' | 'dwk'>>;
 
 export type TokenSigner = Pick<KeyPair, 'alg' | 'kid' | 'privateKey'>;

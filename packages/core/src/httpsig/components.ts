@@ -1,0 +1,123 @@
+import { httpbis } from 'http-message-signatures';
+import { type InnerList, type Item, serializeInnerList, serializeItem } from 'structured-headers';
+import { InvalidSignature } from '../errors.js';
+import type { RouteSignaturePolicy, SignedRequestInput } from './types.js';
+
+/**
+ * Covered components of the profile (§Covered Components) and the RFC 9421 signature base.
+ *
+ * The base is built by `http-message-signatures` (RFC 9421 component derivation, reproduces
+ * Appendix B byte-exact); `@signature-params` is the re-serialized Inner List of the label being
+ * verified (RFC 9421 §2.3), serialized here so a parsed Token stays a Token.
+ */
+
+/** Components every AAuth request signature covers (§Covered Components). */
+export const PROFILE_COMPONENTS: readonly string[] = ['@method', '@authority', '@path', 'signature-key'];
+
+/** Components a body to a PS or AS endpoint adds (§Covered Components). */
+export const BODY_COMPONENTS: readonly string[] = ['content-type', 'content-digest'];
+
+/** Request headers, lowercased, multiple field lines combined with `, ` (RFC 9110 §5.3). */
+export type HeaderMap = ReadonlyMap<string, string>;
+
+export function normalizeHeaders(headers: SignedRequestInput['headers']): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    const combined = typeof value === 'string' ? value : value.join(', ');
+    const lower = name.toLowerCase();
+    const previous = map.get(lower);
+    map.set(lower, previous === undefined ? combined : `${previous}, ${combined}`);
+  }
+  return map;
+}
+
+/** `Authorization: AAuth …` (§AAuth-Access Response Header): auth-scheme names are case-insensitive. */
+export function hasAAuthAuthorization(headers: HeaderMap): boolean {
+  const value = headers.get('authorization');
+  return value !== undefined && /^aauth(?:[ \t]|$)/i.test(value.trimStart());
+}
+
+export function hasBody(body: Uint8Array | undefined): body is Uint8Array {
+  return body !== undefined && body.byteLength > 0;
+}
+
+/** The components this route requires of this request, in the order `required_input` lists them. */
+export function requiredComponents(
+  headers: HeaderMap,
+  body: Uint8Array | undefined,
+  policy: RouteSignaturePolicy,
+): string[] {
+  const required = [...PROFILE_COMPONENTS];
+  if (policy.requireBodyComponents && hasBody(body)) required.push(...BODY_COMPONENTS);
+  if (hasAAuthAuthorization(headers)) required.push('authorization');
+  for (const component of policy.additionalComponents ?? []) {
+    if (!required.includes(component)) required.push(component);
+  }
+  return required;
+}
+
+/** Component parameters RFC 9421 defines for request components this verifier derives. */
+const REQUEST_COMPONENT_PARAMS = new Set(['sf', 'key', 'bs', 'name']);
+
+/**
+ * RFC 9421 §2.2.1: "no transformation to the input method value's case is performed" — the library
+ * upper-cases it, which would let `post` verify a signature made over `POST`.
+ */
+function deriveMethodVerbatim(method: string) {
+  return (name: string): string[] | null => (name === '@method' ? [method] : null);
+}
+
+/**
+ * The RFC 9421 signature base for a covered-component Inner List. Throws `InvalidSignature` when a
+ * covered component cannot be derived from this request (absent header, unknown derived
+ * component, response-only parameter) — RFC 9421 §3.2 step 3 fails verification then.
+ */
+export function buildSignatureBase(
+  request: Pick<SignedRequestInput, 'method' | 'url'>,
+  headers: HeaderMap,
+  signatureParams: InnerList,
+): string {
+  const fields: string[] = [];
+  const seen = new Set<string>();
+  for (const item of signatureParams[0]) {
+    const [name, params] = item;
+    if (typeof name !== 'string' || name === '@signature-params') {
+      throw new InvalidSignature('Signature-Input names a component that cannot be covered.');
+    }
+    for (const param of params.keys()) {
+      if (!REQUEST_COMPONENT_PARAMS.has(param)) {
+        throw new InvalidSignature(
+          'Signature-Input uses a component parameter this verifier does not derive.',
+        );
+      }
+    }
+    const identifier = serializeItem(item);
+    if (seen.has(identifier)) throw new InvalidSignature('Signature-Input covers a component twice.');
+    seen.add(identifier);
+    fields.push(identifier);
+  }
+  try {
+    const lines = httpbis.createSignatureBase(
+      { fields, componentParser: deriveMethodVerbatim(request.method) },
+      { method: request.method, url: request.url, headers: Object.fromEntries(headers) },
+    );
+    lines.push(['"@signature-params"', [serializeInnerList(signatureParams)]]);
+    return httpbis.formatSignatureBase(lines);
+  } catch (cause) {
+    throw new InvalidSignature('A covered component cannot be derived from the request.', { cause });
+  }
+}
+
+/** Builds the Inner List for signing: bare component names, `created` and optional `expires`. */
+export function buildSignatureParams(
+  components: readonly string[],
+  created: number,
+  expires?: number,
+): InnerList {
+  const items: Item[] = components.map((name) => [name, new Map()]);
+  const params = new Map<string, number>([['created', created]]);
+  if (expires !== undefined) params.set('expires', expires);
+  return [items, params];
+}
