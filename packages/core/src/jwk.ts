@@ -151,16 +151,24 @@ export function keyCheckToSignatureError(err: KeyCheckError): InvalidKey | Unsup
   return new InvalidKey(err.message, { cause: err });
 }
 
-/** RFC 7638 JWK thumbprint (base64url of the SHA-256, or SHA-512, of the canonical members). */
-export function jwkThumbprint(
-  jwk: Pick<PublicJwk, 'kty' | 'crv' | 'x' | 'y'>,
-  hash: 'sha256' | 'sha512' = 'sha256',
-): string {
+/** The members RFC 7638 §3.2 hashes, for every key type a thumbprint may be asked of. */
+export type ThumbprintInput =
+  | Pick<PublicJwk, 'kty' | 'crv' | 'x' | 'y'>
+  | { readonly kty: 'RSA'; readonly n: string; readonly e: string };
+
+/**
+ * RFC 7638 JWK thumbprint (base64url of the SHA-256, or SHA-512, of the required members in
+ * lexicographic order). RSA is covered so a thumbprint can name any key a peer presents, even one we
+ * would not verify with.
+ */
+export function jwkThumbprint(jwk: ThumbprintInput, hash: 'sha256' | 'sha512' = 'sha256'): string {
   let canonical: string;
   if (jwk.kty === 'EC') {
     canonical = `{"crv":${JSON.stringify(jwk.crv)},"kty":"EC","x":${JSON.stringify(jwk.x)},"y":${JSON.stringify(jwk.y)}}`;
   } else if (jwk.kty === 'OKP') {
     canonical = `{"crv":${JSON.stringify(jwk.crv)},"kty":"OKP","x":${JSON.stringify(jwk.x)}}`;
+  } else if (jwk.kty === 'RSA') {
+    canonical = `{"e":${JSON.stringify(jwk.e)},"kty":"RSA","n":${JSON.stringify(jwk.n)}}`;
   } else {
     throw new KeyCheckError(
       'unsupported',

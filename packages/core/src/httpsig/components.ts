@@ -25,7 +25,8 @@ export function normalizeHeaders(headers: SignedRequestInput['headers']): Map<st
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined) continue;
-    const combined = typeof value === 'string' ? value : value.join(', ');
+    // RFC 9421 §2.1: each field line's value is trimmed, then the lines are joined with `, `.
+    const combined = typeof value === 'string' ? value.trim() : value.map((line) => line.trim()).join(', ');
     const lower = name.toLowerCase();
     const previous = map.get(lower);
     map.set(lower, previous === undefined ? combined : `${previous}, ${combined}`);
@@ -69,6 +70,74 @@ function deriveMethodVerbatim(method: string) {
   return (name: string): string[] | null => (name === '@method' ? [method] : null);
 }
 
+function parseRequestUrl(url: string): URL {
+  try {
+    return new URL(url);
+  } catch (cause) {
+    throw new InvalidSignature('The request target is not a valid URL.', { cause });
+  }
+}
+
+/** Derived components the fast path computes itself (RFC 9421 §2.2), from the absolute request URL. */
+function deriveComponent(name: string, method: string, url: URL): string | undefined {
+  switch (name) {
+    case '@method':
+      // §2.2.1: "no transformation to the input method value's case is performed".
+      return method;
+    case '@authority':
+      // §2.2.3: lowercase host, default port omitted — exactly what URL#host yields.
+      return url.host;
+    case '@path':
+      return url.pathname === '' ? '/' : url.pathname;
+    case '@target-uri':
+      return url.href;
+    case '@scheme':
+      return url.protocol.slice(0, -1);
+    case '@request-target':
+      return `${url.pathname}${url.search}`;
+    case '@query':
+      return url.search === '' ? '?' : url.search;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The signature base built directly (RFC 9421 §2.5) when every covered component is a bare
+ * derived component we derive above or a bare header field — which is every signature AAuth
+ * agents and servers produce. Returns `undefined` to hand anything else (component parameters,
+ * `@query-param`, …) to the library.
+ */
+function buildPlainSignatureBase(
+  request: Pick<SignedRequestInput, 'method' | 'url'>,
+  headers: HeaderMap,
+  signatureParams: InnerList,
+): string | undefined {
+  let url: URL | undefined;
+  let base = '';
+  const seen = new Set<string>();
+  for (const [name, params] of signatureParams[0]) {
+    if (typeof name !== 'string' || params.size > 0) return undefined;
+    if (seen.has(name)) throw new InvalidSignature('Signature-Input covers a component twice.');
+    seen.add(name);
+    let value: string | undefined;
+    if (name.startsWith('@')) {
+      if (name === '@signature-params') {
+        throw new InvalidSignature('Signature-Input names a component that cannot be covered.');
+      }
+      url ??= parseRequestUrl(request.url);
+      value = deriveComponent(name, request.method, url);
+      if (value === undefined) return undefined;
+    } else {
+      if (name !== name.toLowerCase()) return undefined;
+      value = headers.get(name);
+      if (value === undefined) throw new InvalidSignature('A covered header field is absent.');
+    }
+    base += `"${name}": ${value}\n`;
+  }
+  return `${base}"@signature-params": ${serializeInnerList(signatureParams)}`;
+}
+
 /**
  * The RFC 9421 signature base for a covered-component Inner List. Throws `InvalidSignature` when a
  * covered component cannot be derived from this request (absent header, unknown derived
@@ -79,6 +148,8 @@ export function buildSignatureBase(
   headers: HeaderMap,
   signatureParams: InnerList,
 ): string {
+  const plain = buildPlainSignatureBase(request, headers, signatureParams);
+  if (plain !== undefined) return plain;
   const fields: string[] = [];
   const seen = new Set<string>();
   for (const item of signatureParams[0]) {

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import {
   type Dictionary,
   type InnerList,
@@ -14,7 +15,7 @@ import {
   UnsupportedAlgorithm,
   UnsupportedScheme,
 } from '../errors.js';
-import { parseSignatureKey } from '../headers/signature-key.js';
+import { parseSignatureKey, type SignatureKeyDictionary } from '../headers/signature-key.js';
 import { SUPPORTED_ALGS, verifyBytes } from '../jwk.js';
 import { buildSignatureBase, type HeaderMap, normalizeHeaders, requiredComponents } from './components.js';
 import { resolveSigningKey, type VerifiableMember } from './schemes.js';
@@ -39,6 +40,24 @@ function parseSignatureDictionary(value: string, name: string): Dictionary {
   }
 }
 
+/**
+ * An agent sends the same `Signature-Key` (its token) on every request, and parsing a kilobyte of
+ * Structured Field costs as much as a tenth of a signature verification; parsed values are
+ * immutable, so they are memoised by the exact header text. Bounded: the keys are caller input.
+ */
+const SIGNATURE_KEY_CACHE_MAX_LENGTH = 16 * 1024;
+const parsedSignatureKeys = new LRUCache<string, SignatureKeyDictionary>({ max: 2000 });
+
+function parseSignatureKeyMemoised(value: string): SignatureKeyDictionary {
+  if (value.length > SIGNATURE_KEY_CACHE_MAX_LENGTH) return parseSignatureKey(value);
+  let parsed = parsedSignatureKeys.get(value);
+  if (parsed === undefined) {
+    parsed = parseSignatureKey(value);
+    parsedSignatureKeys.set(value, parsed);
+  }
+  return parsed;
+}
+
 interface SelectedSignature {
   readonly label: string;
   readonly input: InnerList;
@@ -59,7 +78,7 @@ function selectSignature(headers: HeaderMap): SelectedSignature {
   }
   const inputs = parseSignatureDictionary(rawInput, 'Signature-Input');
   const signatures = parseSignatureDictionary(rawSignature, 'Signature');
-  const keys = parseSignatureKey(rawKey);
+  const keys = parseSignatureKeyMemoised(rawKey);
   let label: string | undefined;
   for (const candidate of inputs.keys()) {
     if (!signatures.has(candidate) || !keys.has(candidate)) continue;
@@ -81,6 +100,15 @@ function selectSignature(headers: HeaderMap): SelectedSignature {
   return { label, input, signature: new Uint8Array(signatureItem[0]), member: keys.get(label)! };
 }
 
+const PLAIN_COMPONENT_NAME = /^[a-z0-9@][a-z0-9@_.-]*$/;
+
+/** RFC 9421 component identifier as serialized; the common bare name skips the generic serializer. */
+function serializeComponentIdentifier(item: InnerList[0][number]): string {
+  const [name, params] = item;
+  if (typeof name === 'string' && params.size === 0 && PLAIN_COMPONENT_NAME.test(name)) return `"${name}"`;
+  return serializeItem(item);
+}
+
 /** §Verification step 2, then the digest of a covered or required `content-digest` (RFC 9530). */
 function checkCoveredComponents(
   request: SignedRequestInput,
@@ -92,7 +120,7 @@ function checkCoveredComponents(
   const bare = new Set<string>();
   let digestCovered = false;
   for (const item of input[0]) {
-    components.push(serializeItem(item));
+    components.push(serializeComponentIdentifier(item));
     if (typeof item[0] !== 'string') continue;
     if (item[1].size === 0) bare.add(item[0]);
     if (item[0] === 'content-digest') digestCovered = true;

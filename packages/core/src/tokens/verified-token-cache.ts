@@ -1,13 +1,14 @@
-import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { TokenKind } from './claims.js';
 import type { VerifiedToken } from './types.js';
 
 /**
- * Signature-verified tokens by SHA-256 of the raw JWT, kept until `exp` (ARCHITECTURE.md, *Request
- * path*). Only what cannot change for the same bytes is cached — issuer trust, the signature, the
- * imported `cnf.jwk`; the caller re-checks `exp`, the accepted `typ` and `aud` on every hit. Keyed by
- * a digest, not the token, so attacker-sized strings are not held in memory; bounded by entry count.
+ * Signature-verified tokens by their exact text, kept until `exp` (ARCHITECTURE.md, *Request path*).
+ * Only what cannot change for the same bytes is cached — issuer trust, the signature, the imported
+ * `cnf.jwk`; the caller re-checks `exp`, the accepted `typ` and `aud` on every hit. Keyed by the
+ * token itself (a string Map lookup is cheaper than hashing it on every request) and bounded both by
+ * entry count and by the total length of the keys, so large tokens minted by an untrusted issuer
+ * cannot grow memory past the bound.
  */
 
 export interface VerifiedTokenCache {
@@ -17,23 +18,26 @@ export interface VerifiedTokenCache {
   readonly size: number;
 }
 
-function keyOf(raw: string): string {
-  return createHash('sha256').update(raw).digest('base64url');
-}
+/** Total characters of cached token text (≈ 2 bytes each in memory at worst). */
+const MAX_CACHED_TOKEN_CHARS = 8 * 1024 * 1024;
 
 /** A bounded LRU of verified tokens; `undefined` when `maxEntries` is 0 (caching disabled). */
 export function createVerifiedTokenCache(maxEntries: number): VerifiedTokenCache | undefined {
   if (!Number.isInteger(maxEntries) || maxEntries < 0)
     throw new TypeError('cacheSize must be a non-negative integer');
   if (maxEntries === 0) return undefined;
-  const lru = new LRUCache<string, VerifiedToken<TokenKind>>({ max: maxEntries });
+  const lru = new LRUCache<string, VerifiedToken<TokenKind>>({
+    max: maxEntries,
+    maxSize: MAX_CACHED_TOKEN_CHARS,
+    sizeCalculation: (_token, raw) => raw.length,
+  });
   return {
-    get: (raw) => lru.get(keyOf(raw)),
+    get: (raw) => lru.get(raw),
     set: (raw, token) => {
-      lru.set(keyOf(raw), token);
+      lru.set(raw, token);
     },
     delete: (raw) => {
-      lru.delete(keyOf(raw));
+      lru.delete(raw);
     },
     get size() {
       return lru.size;
