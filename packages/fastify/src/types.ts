@@ -1,8 +1,8 @@
 import type {
   Clock,
-  Dwk,
   IdentifierPolicy,
   IssuerKeyResolver,
+  RouteSignaturePolicy,
   Signer,
   TokenKind,
   TokenVerifier,
@@ -50,18 +50,12 @@ export interface AAuthPluginOptions {
   readonly bodyLimit?: number;
 }
 
-/** What a route declares in `config.aauth`; the shared hook verifies in the spec's order from it. */
-export interface RouteAAuthConfig {
-  /** Accepted Signature-Key schemes (default `['jwt']`). */
-  readonly schemes?: readonly VerifiableScheme[];
-  /** `jwt` scheme: the token kinds verified here (default agent, person, auth). */
-  readonly tokenKinds?: readonly Exclude<TokenKind, 'resource'>[];
-  /** `jwks_uri` scheme: the `dwk` values accepted. */
-  readonly jwksUriDwks?: readonly Dwk[];
-  /** PS/AS endpoints: a body must be covered by `content-type` and `content-digest` (§Covered Components). */
-  readonly requireBodyComponents?: boolean;
-  /** Components this route requires beyond the server-wide ones. */
-  readonly additionalComponents?: readonly string[];
+/**
+ * What a route declares in `config.aauth`; the shared hook verifies in the spec's order from it. The
+ * signature policy is core's (`schemes`, `tokenKinds`, `jwksUriDwks`, `requireBodyComponents`,
+ * `additionalComponents` beyond the server-wide ones); the window is server-wide.
+ */
+export interface RouteAAuthConfig extends Omit<RouteSignaturePolicy, 'windowSeconds'> {
   /** An unsigned request reaches the route with `request.aauth = null` (resources answer with a challenge). */
   readonly allowUnsigned?: boolean;
   /** Consult the replay cache (§Freshness and Replay). */

@@ -70,18 +70,9 @@ function discoveryFailureToSignatureError(err: DiscoveryError): SignatureError {
   }
 }
 
-function mapTokenFailure(err: TokenVerificationError): SignatureError {
-  const mapped = tokenFailureToSignatureError(err);
-  // `unsupported_algorithm` names what would succeed (§Authentication Errors).
-  if (mapped instanceof UnsupportedAlgorithm && mapped.acceptAlgs === undefined) {
-    return new UnsupportedAlgorithm(mapped.detail, { cause: err, acceptAlgs: SUPPORTED_ALGS });
-  }
-  return mapped;
-}
-
 function mapKeyFailure(err: unknown): never {
   if (err instanceof DiscoveryError) throw discoveryFailureToSignatureError(err);
-  if (err instanceof TokenVerificationError) throw mapTokenFailure(err);
+  if (err instanceof TokenVerificationError) throw tokenFailureToSignatureError(err);
   if (err instanceof KeyCheckError) throw keyCheckToSignatureError(err);
   throw err;
 }

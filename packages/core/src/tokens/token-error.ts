@@ -14,6 +14,7 @@ import {
   UnknownKey,
   UnsupportedAlgorithm,
 } from '../errors.js';
+import { SUPPORTED_ALGS } from '../jwk.js';
 
 /**
  * Why a JWT failed verification, independent of where it was presented. The caller maps it to the
@@ -62,7 +63,11 @@ export function tokenFailureToSignatureError(err: TokenVerificationError): Signa
     case 'key':
       return new InvalidKey('The key could not be used.', opts);
     case 'unsupported_key':
-      return new UnsupportedAlgorithm('The key type or algorithm is not supported.', opts);
+      // `unsupported_algorithm` names what would succeed (§Authentication Errors).
+      return new UnsupportedAlgorithm('The key type or algorithm is not supported.', {
+        ...opts,
+        acceptAlgs: SUPPORTED_ALGS,
+      });
     default:
       return new InvalidJwt(err.message, opts);
   }
