@@ -18,6 +18,47 @@ export type { HealthOptions } from './routes/health.js';
 export { registerHealthRoutes } from './routes/health.js';
 export type { MetadataSource } from './routes/well-known.js';
 export { registerJwksRoute, registerMetadataRoute } from './routes/well-known.js';
+// Server kit: configuration, signing keys, process lifecycle.
+export type {
+  CommonConfig,
+  CommonConfigOptions,
+  CommonEnvSpec,
+  EnvContext,
+  EnvSpec,
+  EnvValues,
+  EnvVar,
+  LogLevel,
+  ModeSettings,
+  ParseConfigOptions,
+  ServerConfig,
+  TrustProxy,
+} from './server/config.js';
+export {
+  ConfigError,
+  commonEnvSpec,
+  defineEnvVar,
+  formatEnvReference,
+  isConfigError,
+  isHelpRequested,
+  parseCommonConfig,
+  readEnv,
+} from './server/config.js';
+export type {
+  GenerateSigningKeysOptions,
+  KeyRing,
+  LoadKeyRingOptions,
+  SigningKeyJwk,
+  SigningKeyStatus,
+} from './server/keys.js';
+export {
+  createKeyRing,
+  DEV_KEYS_FILE,
+  generateSigningKeysJwks,
+  loadKeyRing,
+  SIGNING_KEY_STATUSES,
+} from './server/keys.js';
+export type { RunningServer, RunServerConfig, RunServerOptions } from './server/lifecycle.js';
+export { DEFAULT_GRACE_MS, DEV_MODE_WARNING, reportStartupFailure, runServer } from './server/lifecycle.js';
 export type {
   AAuthPluginOptions,
   AAuthRequestContext,
@@ -27,3 +68,72 @@ export type {
   RevocationChecker,
   RouteAAuthConfig,
 } from './types.js';
+// Web kit: person-facing pages.
+export { DEFAULT_STYLESHEET_PATH, PAGE_CSS, registerPageAssets } from './web/assets.js';
+export type { CookieAttributes, CookieNames } from './web/cookies.js';
+export { cookieNames, parseCookies, serializeCookie } from './web/cookies.js';
+export type { FormBody } from './web/form-body.js';
+export {
+  FORM_BODY_LIMIT,
+  formString,
+  formStrings,
+  parseFormBody,
+  registerFormBodyParser,
+} from './web/form-body.js';
+export type { HtmlValue } from './web/html.js';
+export { escapeHtml, html, isSafeHtml, SafeHtml, trustedHtml } from './web/html.js';
+export type {
+  ButtonOptions,
+  ErrorPageOptions,
+  PageOptions,
+  PostFormOptions,
+  TextFieldOptions,
+} from './web/layout.js';
+export {
+  errorSummary,
+  postForm,
+  renderErrorPage,
+  renderPage,
+  sendPage,
+  submitButton,
+  textField,
+} from './web/layout.js';
+export type { MarkdownOptions } from './web/markdown.js';
+export { isAllowedMarkdownLink, MARKDOWN_MAX_LENGTH, renderMarkdown } from './web/markdown.js';
+export type { PageSessionOptions, PageSessions } from './web/page-sessions.js';
+export { CSRF_FIELD, createPageSessions, DEFAULT_SESSION_TTL_SECONDS } from './web/page-sessions.js';
+export type { ScryptParams } from './web/password.js';
+export { DEFAULT_SCRYPT_PARAMS, hashPassword, needsRehash, verifyPassword } from './web/password.js';
+export type {
+  LoginAttempt,
+  LoginThrottle,
+  LoginThrottleOptions,
+  MemoryRateLimiterOptions,
+  RateLimitDecision,
+  RateLimiter,
+} from './web/rate-limit.js';
+export { createLoginThrottle, createMemoryRateLimiter } from './web/rate-limit.js';
+export { isSafeRedirect, toSafeRedirect } from './web/redirect.js';
+export type { WebKitOptions } from './web/register.js';
+export { registerWebKit } from './web/register.js';
+export type { PageSecurityOptions } from './web/security-headers.js';
+export {
+  allowFormAction,
+  applyPageSecurityHeaders,
+  buildContentSecurityPolicy,
+  registerPageSecurityHeaders,
+} from './web/security-headers.js';
+export type {
+  Session,
+  SessionBackend,
+  SessionRecord,
+  SessionStore,
+  SessionStoreOptions,
+} from './web/session-store.js';
+export {
+  createMemorySessionBackend,
+  createMemorySessionStore,
+  createSessionStore,
+  generateSessionId,
+  hashSessionId,
+} from './web/session-store.js';

@@ -103,8 +103,23 @@ export function importConfirmationKey(cnf: unknown): VerificationKey {
   }
 }
 
+/**
+ * Earlier drafts named `presented_jti` `person_token_jti`; a resource token carrying only the older
+ * name is read as if it carried `presented_jti` (docs/spec-decisions.md). Both names with different
+ * values leave the token ambiguous, so it is malformed.
+ */
+function adoptPersonTokenJtiAlias(claims: Record<string, unknown>): void {
+  const alias = claims.person_token_jti;
+  if (alias === undefined) return;
+  if (claims.presented_jti === undefined) claims.presented_jti = alias;
+  else if (claims.presented_jti !== alias) {
+    fail('malformed', 'resource token presented_jti and person_token_jti differ');
+  }
+}
+
 /** Claim presence and JSON types, plus the identifier rules that need no network (cheap checks). */
 function checkClaims(kind: TokenKind, claims: Record<string, unknown>, policy: IdentifierPolicy): void {
+  if (kind === 'resource') adoptPersonTokenJtiAlias(claims);
   for (const name of ['iss', 'dwk', 'jti', ...REQUIRED_STRING_CLAIMS[kind]]) {
     const value = claims[name];
     if (typeof value !== 'string' || value.length === 0)
