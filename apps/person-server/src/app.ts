@@ -1,0 +1,234 @@
+import { fileURLToPath } from 'node:url';
+import {
+  type Clock,
+  createCompositeKeyResolver,
+  createHttpKeyResolver,
+  createLocalKeyResolver,
+  createTokenVerifier,
+  DWK,
+  type IssuerKeyResolver,
+  systemClock,
+} from '@aauth-ref/core';
+import { type Database, isMigrationStatusReady, migrationStatus } from '@aauth-ref/db';
+import {
+  aauthPlugin,
+  createLoggerOptions,
+  createLoginThrottle,
+  createMemoryRateLimiter,
+  createPageSessions,
+  createSessionStore,
+  type KeyRing,
+  type LoggerOptionsExtra,
+  registerHealthRoutes,
+  registerJwksRoute,
+  registerMetadataRoute,
+  registerWebKit,
+  type TrustProxy,
+} from '@aauth-ref/fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { PersonServerConfig } from './config.js';
+import {
+  AP_JWKS_PATH,
+  buildAgentProviderMetadata,
+  buildPersonServerMetadata,
+  PS_JWKS_PATH,
+} from './metadata.js';
+import { registerAgentEnrollRoutes } from './routes/agent-enroll.js';
+import { registerAgentTokenRoute } from './routes/agent-token.js';
+import { registerAuthTokenRoute } from './routes/auth-token.js';
+import type { AppContext } from './routes/context.js';
+import { registerDashboardRoute } from './routes/dashboard.js';
+import { registerInteractionRoutes } from './routes/interaction.js';
+import { registerPendingRoutes } from './routes/pending.js';
+import { registerPersonTokenRoute } from './routes/person-token.js';
+import { registerRevokeRoute } from './routes/revoke.js';
+import { registerSignInRoutes } from './routes/signin.js';
+import { registerSubagentTokenRoute } from './routes/subagent-token.js';
+import { createAuthTokenService } from './services/auth-token-service.js';
+import { createEnrollmentService } from './services/enrollment-service.js';
+import { createPendingService } from './services/pending-service.js';
+import { createPersonTokenService } from './services/person-token-service.js';
+import { noMissions } from './services/ports.js';
+import { createPrismaClient, type PrismaClient } from './stores/prisma.js';
+import { createPrismaBindingStore } from './stores/prisma-bindings.js';
+import { createPrismaEnrollmentStore } from './stores/prisma-enrollments.js';
+import { createPrismaPendingStore } from './stores/prisma-pending-store.js';
+import { createPrismaPersonStore } from './stores/prisma-persons.js';
+import { createPrismaReplayCache } from './stores/prisma-replay-cache.js';
+import { createPrismaRevocationChecker } from './stores/prisma-revocations.js';
+import { createPrismaSessionBackend } from './stores/prisma-session-backend.js';
+import {
+  createPrismaDirectedSubjectStore,
+  createPrismaIssuedAuthTokenStore,
+  createPrismaPersonTokenRecordStore,
+  createPrismaResourceConsentStore,
+  createPrismaScopeConsentStore,
+  createPrismaSecurityEventLog,
+} from './stores/prisma-token-stores.js';
+
+/** The committed Prisma migrations (also in the built image: `dist/` sits next to `prisma/`). */
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../prisma/migrations', import.meta.url));
+
+export interface AppDeps {
+  /** The open database; `buildApp` closes it with the app unless `keepDatabaseOpen`. */
+  readonly database: Database;
+  readonly prisma?: PrismaClient;
+  readonly clock?: Clock;
+  /** The PS's signing keys (`SIGNING_KEYS`). */
+  readonly psKeys: KeyRing;
+  /** The Agent Provider's signing keys (`AGENT_SIGNING_KEYS`); never the PS's. */
+  readonly apKeys: KeyRing;
+  /** Key discovery for other issuers (default: HTTP through the egress policy). Tests inject one. */
+  readonly remoteKeys?: IssuerKeyResolver;
+  readonly migrationsDir?: string;
+  readonly logger?: boolean | LoggerOptionsExtra;
+  /** Long-poll sleep (tests shorten it). */
+  readonly pendingSleep?: (ms: number) => Promise<void>;
+  readonly keepDatabaseOpen?: boolean;
+}
+
+/** Fastify's types omit the hop count its proxy-addr accepts; a function says the same thing. */
+function toFastifyTrustProxy(
+  value: TrustProxy,
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof value === 'number') return (_address, hop) => hop < value;
+  return typeof value === 'boolean' ? value : [...value];
+}
+
+/** Builds the Person Server (and its Agent Provider role). Never listens: `main.ts` does. */
+export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promise<FastifyInstance> {
+  const issuer = config.ISSUER;
+  const clock = deps.clock ?? systemClock;
+  const prisma = deps.prisma ?? createPrismaClient(deps.database);
+  const migrationsDir = deps.migrationsDir ?? MIGRATIONS_DIR;
+  const psMetadata = buildPersonServerMetadata(issuer);
+  const apMetadata = buildAgentProviderMetadata(issuer);
+
+  const localKeys = createLocalKeyResolver([
+    { issuer, dwk: DWK.person, keys: deps.psKeys.published, metadata: psMetadata },
+    { issuer, dwk: DWK.agent, keys: deps.apKeys.published, metadata: apMetadata },
+  ]);
+  const keys = createCompositeKeyResolver(
+    localKeys,
+    deps.remoteKeys ?? createHttpKeyResolver({ policy: config.egressPolicy, clock }),
+  );
+  const tokens = createTokenVerifier({ clock, keys, identifierPolicy: config.identifierPolicy });
+
+  const logger =
+    deps.logger === false
+      ? false
+      : createLoggerOptions(config.LOG_LEVEL, typeof deps.logger === 'object' ? deps.logger : {});
+  const app = Fastify({ logger, trustProxy: toFastifyTrustProxy(config.TRUST_PROXY) });
+
+  await app.register(aauthPlugin, {
+    issuer,
+    identifierPolicy: config.identifierPolicy,
+    clock,
+    keys,
+    tokens,
+    role: 'person-server',
+    replayCache: createPrismaReplayCache(prisma, clock),
+    revocations: createPrismaRevocationChecker(prisma),
+  });
+  registerWebKit(app);
+
+  const persons = createPrismaPersonStore(prisma);
+  const bindings = createPrismaBindingStore(prisma);
+  const enrollmentStore = createPrismaEnrollmentStore(prisma);
+  const pending = createPendingService({
+    store: createPrismaPendingStore(prisma),
+    clock,
+    interactionUrl: `${issuer}/interaction`,
+    ttlSeconds: config.PENDING_TTL_SECONDS,
+    ...(deps.pendingSleep ? { sleep: deps.pendingSleep } : {}),
+  });
+  const enrollments = createEnrollmentService({
+    issuer,
+    clock,
+    identifierPolicy: config.identifierPolicy,
+    store: enrollmentStore,
+    pending,
+    signer: () => deps.apKeys.active,
+    agentTokenTtlSeconds: config.AGENT_TOKEN_TTL_SECONDS,
+  });
+  const tokenDeps = {
+    clock,
+    issuer,
+    signer: deps.psKeys.active,
+    verifier: tokens,
+    identifierPolicy: config.identifierPolicy,
+    bindings,
+    persons,
+    missions: noMissions,
+    personTokens: createPrismaPersonTokenRecordStore(prisma),
+    issuedAuthTokens: createPrismaIssuedAuthTokenStore(prisma),
+  };
+  const personTokens = createPersonTokenService({
+    ...tokenDeps,
+    directedSubjects: createPrismaDirectedSubjectStore(prisma),
+    resourceConsents: createPrismaResourceConsentStore(prisma),
+  });
+  const authTokens = createAuthTokenService({
+    ...tokenDeps,
+    scopeConsents: createPrismaScopeConsentStore(prisma),
+    securityEvents: createPrismaSecurityEventLog(prisma, clock),
+  });
+  const sessions = createPageSessions({
+    store: createSessionStore(createPrismaSessionBackend(prisma), { clock }),
+    cookiePrefix: 'ps',
+    issuer,
+    secureCookies: !config.AAUTH_DEV,
+    siteName: psMetadata.name,
+    clock,
+  });
+  const context: AppContext = {
+    config,
+    issuer,
+    clock,
+    prisma,
+    keys,
+    persons,
+    bindings,
+    enrollmentStore,
+    pending,
+    enrollments,
+    personTokens,
+    authTokens,
+    sessions,
+    siteName: psMetadata.name ?? 'Person Server',
+    loginThrottle: createLoginThrottle({
+      perUsername: createMemoryRateLimiter({ limit: 5, windowSeconds: 15 * 60, clock }),
+      perAddress: createMemoryRateLimiter({ limit: 50, windowSeconds: 15 * 60, clock }),
+    }),
+    codeAttempts: {
+      perPerson: createMemoryRateLimiter({ limit: 5, windowSeconds: 15 * 60, clock }),
+      perAddress: createMemoryRateLimiter({ limit: 30, windowSeconds: 15 * 60, clock }),
+    },
+  };
+
+  registerMetadataRoute(app, DWK.person, psMetadata);
+  registerMetadataRoute(app, DWK.agent, apMetadata);
+  registerJwksRoute(app, PS_JWKS_PATH, () => deps.psKeys.published);
+  registerJwksRoute(app, AP_JWKS_PATH, () => deps.apKeys.published);
+  registerHealthRoutes(app, {
+    ready: async () =>
+      (await deps.database.ping()) &&
+      isMigrationStatusReady(await migrationStatus(deps.database, migrationsDir)),
+  });
+  registerSignInRoutes(app, context);
+  registerDashboardRoute(app, context);
+  registerInteractionRoutes(app, context);
+  registerPendingRoutes(app, context);
+  registerAgentEnrollRoutes(app, context);
+  registerAgentTokenRoute(app, context);
+  registerSubagentTokenRoute(app, context);
+  registerPersonTokenRoute(app, context);
+  registerAuthTokenRoute(app, context);
+  registerRevokeRoute(app, context);
+
+  app.addHook('onClose', async () => {
+    if (!deps.prisma) await prisma.$disconnect();
+    if (!deps.keepDatabaseOpen) await deps.database.close();
+  });
+  return app;
+}

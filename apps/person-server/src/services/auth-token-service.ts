@@ -1,0 +1,316 @@
+import {
+  type AuthTokenClaims,
+  type Capability,
+  type Clock,
+  completeTokenClaims,
+  DWK,
+  ExpiredAgentToken,
+  Forbidden,
+  type IdentifierPolicy,
+  InvalidAgentToken,
+  InvalidRequest,
+  InvalidResourceToken,
+  isCapability,
+  isEndpointUrl,
+  issueToken,
+  type PublicJwk,
+  type ResourceInteraction,
+  type TokenSigner,
+  type TokenVerifier,
+  UserUnreachable,
+} from '@aauth-ref/core';
+import type {
+  AgentBindingLookup,
+  AgentRef,
+  IssuedAuthTokenStore,
+  MissionLookup,
+  MissionRecord,
+  PersonLookup,
+  PersonRecord,
+  PersonTokenRecordStore,
+  ScopeConsentRecord,
+  ScopeConsentStore,
+  SecurityEventLog,
+} from './ports.js';
+import {
+  agentRefOf,
+  assertMissionActive,
+  assertNotSubAgent,
+  checkResourceToken,
+  missionNotAfter,
+  type RequestingAgent,
+  verifySubagentToken,
+  verifyUpstreamToken,
+} from './resource-token-check.js';
+import { type Platform, type PromptValue, parseAuthTokenParams } from './token-request-params.js';
+
+/**
+ * The auth token endpoint's three-party decisions (§PS Token Endpoint, §PS Response, §Auth Token
+ * Structure, §Resource Token Verification, §Parent-Mediated Authorization, §Upstream Token
+ * Verification, §Scopes). Four-party federation is refused for now with `invalid_resource_token`.
+ */
+
+export interface AuthTokenServiceDeps {
+  readonly clock: Clock;
+  /** This PS's issuer identifier: the resource token's `aud`, and `iss` = `ps` of what it issues. */
+  readonly issuer: string;
+  readonly signer: TokenSigner;
+  readonly verifier: TokenVerifier;
+  readonly identifierPolicy: IdentifierPolicy;
+  readonly bindings: AgentBindingLookup;
+  readonly persons: PersonLookup;
+  readonly missions: MissionLookup;
+  readonly personTokens: PersonTokenRecordStore;
+  readonly scopeConsents: ScopeConsentStore;
+  readonly issuedAuthTokens: IssuedAuthTokenStore;
+  readonly securityEvents: SecurityEventLog;
+}
+
+/** What the agent said about the request, kept for the consent page and the dashboard. */
+export interface AuthRequestContext {
+  readonly justification?: string;
+  readonly login_hint?: string;
+  readonly tenant?: string;
+  readonly domain_hint?: string;
+  readonly prompt: readonly PromptValue[];
+  readonly platform?: Platform;
+  readonly device?: string;
+}
+
+/** Everything decided before the person's answer, as plain JSON (kept with a pending request). */
+export interface AuthTokenPlan {
+  /** The resource token's `iss`: the auth token's `aud`. */
+  readonly resource: string;
+  readonly agent: AgentRef;
+  readonly subagentSub?: string;
+  readonly cnfJwk: PublicJwk;
+  readonly cnfJkt: string;
+  readonly personId: string;
+  readonly sub: string;
+  /** The resource token's `scope`: the most the auth token may carry (§Scopes). */
+  readonly scope?: string;
+  readonly account?: string;
+  readonly missionS256?: string;
+  readonly tenant?: string;
+  readonly resourceTokenJti: string;
+  /** NumericDates the token must not outlive: the `exp` of every agent token presented. */
+  readonly notAfter: readonly number[];
+  readonly context: AuthRequestContext;
+  /** §Resource-Initiated Interaction: the resource's own flow, run before the PS's consent. */
+  readonly resourceInteraction?: ResourceInteraction;
+}
+
+export interface IssuedAuthToken {
+  readonly kind: 'issued';
+  readonly authToken: string;
+  readonly expiresIn: number;
+  readonly claims: AuthTokenClaims;
+}
+
+export type ConsentReason = 'scope' | 'prompt' | 'resource_interaction';
+
+export interface AuthTokenNeedsConsent {
+  readonly kind: 'needs_consent';
+  readonly reasons: readonly ConsentReason[];
+  readonly plan: AuthTokenPlan;
+  /** Declared in the request, else captured with the mission, else none (§AAuth-Capabilities). */
+  readonly capabilities: readonly Capability[];
+}
+
+export type AuthTokenOutcome = IssuedAuthToken | AuthTokenNeedsConsent;
+
+export interface AuthTokenService {
+  requestAuthToken(signer: RequestingAgent, body: unknown): Promise<AuthTokenOutcome>;
+  /**
+   * After the person approved. `grantedScope` narrows the plan's scope (the person may deselect);
+   * absent, the whole requested scope is granted. The consent is remembered.
+   */
+  completeAuthToken(
+    plan: AuthTokenPlan,
+    approval: { readonly personId: string; readonly grantedScope?: string },
+  ): Promise<IssuedAuthToken>;
+}
+
+/** OpenID Connect Core §5.4: the claims each identity scope releases, from the person record. */
+const IDENTITY_CLAIMS: Readonly<Record<string, (person: PersonRecord) => Record<string, string>>> = {
+  profile: (person) => ({ name: person.displayName }),
+  email: (person): Record<string, string> => (person.email === null ? {} : { email: person.email }),
+};
+
+export function splitScope(scope: string | undefined): string[] {
+  return scope === undefined ? [] : scope.split(' ').filter((value) => value.length > 0);
+}
+
+/**
+ * Whether earlier consents cover `requested`: the union of the person's consents for this agent at
+ * this resource that apply — given without a mission (a standing grant), or under this mission —
+ * contains every requested value. A request for no scope is covered by any applicable consent.
+ */
+export function isScopeCovered(
+  consents: readonly ScopeConsentRecord[],
+  requested: readonly string[],
+  missionS256: string | undefined,
+): boolean {
+  const applicable = consents.filter((c) => c.missionS256 === null || c.missionS256 === missionS256);
+  if (applicable.length === 0) return false;
+  const granted = new Set(applicable.flatMap((c) => splitScope(c.scope)));
+  return requested.every((value) => granted.has(value));
+}
+
+export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenService {
+  async function issue(plan: AuthTokenPlan, scope: string | undefined): Promise<IssuedAuthToken> {
+    const now = deps.clock.now();
+    if (plan.notAfter.some((exp) => exp * 1000 <= now)) {
+      throw new ExpiredAgentToken('The agent token expired before the auth token could be issued.');
+    }
+    let mission: MissionRecord | undefined;
+    if (plan.missionS256 !== undefined) {
+      mission = await assertMissionActive(deps.missions, plan.missionS256, new Date(now));
+    }
+    const person = await deps.persons.findPerson(plan.personId);
+    if (person === undefined) throw new UserUnreachable('The person this agent acts for is no longer known.');
+    const input: Record<string, unknown> = {
+      iss: deps.issuer,
+      dwk: DWK.person,
+      aud: plan.resource,
+      ps: deps.issuer,
+      sub: plan.sub,
+      cnf: { jwk: plan.cnfJwk },
+    };
+    const granted = splitScope(scope);
+    for (const value of granted) Object.assign(input, IDENTITY_CLAIMS[value]?.(person));
+    if (scope !== undefined) input.scope = granted.join(' ');
+    if (plan.account !== undefined) input.account = plan.account;
+    if (plan.missionS256 !== undefined) input.mission_s256 = plan.missionS256;
+    if (plan.tenant !== undefined) input.tenant = plan.tenant;
+    // §Auth Token Structure: ≤ 1 h and never past the mission's expires_at; like a person token, not
+    // past the agent token(s) presented with the request.
+    const claims = completeTokenClaims('auth', input as unknown as AuthTokenClaims, {
+      clock: deps.clock,
+      notAfter: [...plan.notAfter, missionNotAfter(mission)],
+    });
+    await deps.issuedAuthTokens.insert({
+      jti: claims.jti,
+      iss: claims.iss,
+      aud: claims.aud,
+      sub: claims.sub,
+      scope: claims.scope ?? null,
+      missionS256: claims.mission_s256 ?? null,
+      personId: plan.personId,
+      agentIss: plan.agent.iss,
+      agentSub: plan.agent.sub,
+      cnfJkt: plan.cnfJkt,
+      issuedAt: new Date(claims.iat * 1000),
+      exp: new Date(claims.exp * 1000),
+      revokedAt: null,
+    });
+    const authToken = issueToken('auth', claims, deps.signer, { clock: deps.clock });
+    return { kind: 'issued', authToken, expiresIn: claims.exp - Math.floor(now / 1000), claims };
+  }
+
+  return {
+    async requestAuthToken(signer, body) {
+      const params = parseAuthTokenParams(body);
+      assertNotSubAgent(signer);
+      const agent = agentRefOf(signer);
+      const notAfter = [signer.claims.exp];
+      let cnfJwk = signer.claims.cnf.jwk;
+      let cnfJkt = signer.keyThumbprint;
+      let subagentSub: string | undefined;
+      if (params.subagent_token !== undefined) {
+        const subagent = await verifySubagentToken(deps.verifier, params.subagent_token, signer);
+        cnfJwk = subagent.claims.cnf.jwk;
+        cnfJkt = subagent.cnfKey.thumbprint;
+        subagentSub = subagent.claims.sub;
+        notAfter.push(subagent.claims.exp);
+      }
+      // Steps 1–6; in the sub-agent variant step 5 compares with the sub-agent's key.
+      const { claims, record } = await checkResourceToken(deps, params.resource_token, agent, cnfJkt);
+
+      if (params.upstream_token !== undefined) {
+        const upstream = await verifyUpstreamToken(deps, params.upstream_token, signer);
+        if (upstream.personId !== record.personId) {
+          throw new InvalidRequest('The upstream_token was issued for another person.');
+        }
+      } else if ((await deps.bindings.findBoundPerson(agent)) !== record.personId) {
+        // §Agent-Person Binding: a revoked or changed binding stops new auth tokens at once.
+        throw new InvalidAgentToken('This agent is not bound to the person the resource token names.');
+      }
+
+      // Step 7.
+      let mission: MissionRecord | undefined;
+      if (claims.mission_s256 !== undefined) {
+        mission = await assertMissionActive(deps.missions, claims.mission_s256, new Date(deps.clock.now()));
+      }
+      if (claims.interaction !== undefined && !isEndpointUrl(claims.interaction.url, deps.identifierPolicy)) {
+        // §Resource-Initiated Interaction: "The `interaction.url` MUST be an HTTPS URL."
+        throw new InvalidResourceToken('The resource token interaction url must be an https URL.');
+      }
+
+      const context: { -readonly [K in keyof AuthRequestContext]: AuthRequestContext[K] } = {
+        prompt: params.prompt,
+      };
+      for (const name of [
+        'justification',
+        'login_hint',
+        'tenant',
+        'domain_hint',
+        'platform',
+        'device',
+      ] as const) {
+        if (params[name] !== undefined) (context as Record<string, unknown>)[name] = params[name];
+      }
+      const plan: AuthTokenPlan = {
+        resource: claims.iss,
+        agent,
+        cnfJwk,
+        cnfJkt,
+        personId: record.personId,
+        sub: claims.sub,
+        resourceTokenJti: claims.jti,
+        notAfter,
+        context,
+        ...(subagentSub === undefined ? {} : { subagentSub }),
+        ...(claims.scope === undefined ? {} : { scope: claims.scope }),
+        ...(claims.account === undefined ? {} : { account: claims.account }),
+        ...(claims.mission_s256 === undefined ? {} : { missionS256: claims.mission_s256 }),
+        ...(claims.tenant === undefined ? {} : { tenant: claims.tenant }),
+        ...(claims.interaction === undefined
+          ? {}
+          : { resourceInteraction: { url: claims.interaction.url, code: claims.interaction.code } }),
+      };
+
+      const reasons: ConsentReason[] = [];
+      if (plan.resourceInteraction !== undefined) reasons.push('resource_interaction');
+      if (params.prompt.some((value) => value !== 'none')) reasons.push('prompt');
+      const consents = await deps.scopeConsents.list({
+        personId: record.personId,
+        agent,
+        resource: plan.resource,
+      });
+      if (!isScopeCovered(consents, splitScope(plan.scope), plan.missionS256)) reasons.push('scope');
+      if (reasons.length === 0) return issue(plan, plan.scope);
+      // prompt=none: the agent asked not to involve the person, and the person must be involved.
+      if (params.prompt.includes('none')) {
+        throw new UserUnreachable('The person must be asked, and prompt=none forbids it.');
+      }
+      const capabilities = params.capabilities ?? mission?.capabilities?.filter(isCapability) ?? [];
+      return { kind: 'needs_consent', reasons, plan, capabilities };
+    },
+
+    async completeAuthToken(plan, approval) {
+      if (plan.personId !== approval.personId) throw new Forbidden('This request is for another person.');
+      const requested = new Set(splitScope(plan.scope));
+      const grantedScope = approval.grantedScope ?? plan.scope;
+      // §Scopes: "The auth token's scope MUST NOT be broader than the resource token's scope."
+      if (splitScope(grantedScope).some((value) => !requested.has(value))) {
+        throw new TypeError('the granted scope is broader than the resource token scope');
+      }
+      await deps.scopeConsents.grant(
+        { personId: plan.personId, agent: plan.agent, resource: plan.resource },
+        { scope: splitScope(grantedScope).join(' '), missionS256: plan.missionS256 ?? null },
+      );
+      return issue(plan, grantedScope);
+    },
+  };
+}

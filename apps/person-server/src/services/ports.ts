@@ -1,0 +1,158 @@
+/**
+ * What the token services need from storage, as interfaces: the Prisma implementations live in
+ * `src/stores/`, the in-memory ones for tests in `test/support/memory-stores.ts`. Records are plain
+ * data with camelCase names (the database's), timestamps as `Date`.
+ */
+
+/** An agent as the PS knows it: `(agent token iss, agent token sub)` (§Agent-Person Binding). */
+export interface AgentRef {
+  readonly iss: string;
+  readonly sub: string;
+}
+
+// --- Persons and bindings ----------------------------------------------------------------------------
+
+export interface PersonRecord {
+  readonly id: string;
+  readonly username: string;
+  readonly displayName: string;
+  readonly email: string | null;
+  readonly tenant: string | null;
+}
+
+export interface PersonLookup {
+  findPerson(personId: string): Promise<PersonRecord | undefined>;
+}
+
+/** Read-only view of agent-person bindings; the platform creates and revokes them. */
+export interface AgentBindingLookup {
+  /** The person the agent's active (unrevoked) binding names, if any. */
+  findBoundPerson(agent: AgentRef): Promise<string | undefined>;
+}
+
+// --- Missions ------------------------------------------------------------------------------------------
+
+export interface MissionRecord {
+  readonly s256: string;
+  /** The agent identifier the mission belongs to (the blob's `agent`). */
+  readonly agent: string;
+  readonly personId: string;
+  /** §Why Missions Have Only Two States. */
+  readonly status: 'active' | 'terminated';
+  readonly terminationReason?: string;
+  /** The blob's `expires_at`, when it has one. */
+  readonly expiresAt?: Date;
+  /** Capabilities captured at mission approval (§PS Token Endpoint, `capabilities`). */
+  readonly capabilities?: readonly string[];
+}
+
+export interface MissionLookup {
+  findMission(s256: string): Promise<MissionRecord | undefined>;
+}
+
+/** Until the missions store exists no mission is known: every `mission_s256` is `mission_not_found`. */
+export const noMissions: MissionLookup = { findMission: async () => undefined };
+
+// --- Directed subjects -----------------------------------------------------------------------------
+
+export interface DirectedSubjectStore {
+  find(personId: string, resource: string): Promise<string | undefined>;
+  /**
+   * Stores `candidate` as the person's `sub` at `resource` unless one exists, atomically, and returns
+   * the stored value (the existing one when another request won the race).
+   */
+  findOrCreate(personId: string, resource: string, candidate: string): Promise<string>;
+}
+
+// --- Person token records (§Person Token Endpoint retention obligation) -------------------------
+
+export interface PersonTokenRecord {
+  readonly jti: string;
+  readonly ps: string;
+  readonly sub: string;
+  readonly missionS256: string | null;
+  readonly tenant: string | null;
+  readonly exp: Date;
+  readonly resource: string;
+  readonly personId: string;
+  /** The agent that signed the request (the parent, for a sub-agent). */
+  readonly agentIss: string;
+  readonly agentSub: string;
+  readonly subagentSub: string | null;
+  readonly cnfJkt: string;
+  readonly issuedAt: Date;
+}
+
+export interface PersonTokenRecordStore {
+  insert(record: PersonTokenRecord): Promise<void>;
+  /** The record of `jti`, also after its `exp` (retention is the store's purge policy). */
+  findByJti(jti: string): Promise<PersonTokenRecord | undefined>;
+  /** Whether this agent was ever issued a person token for `resource` (within retention). */
+  hasIssuedForResource(agent: AgentRef, resource: string): Promise<boolean>;
+  /** How many distinct resources got their first person token for this agent at or after `since`. */
+  countNewResourcesSince(agent: AgentRef, since: Date): Promise<number>;
+}
+
+// --- Consents ---------------------------------------------------------------------------------------
+
+export interface ResourceConsentKey {
+  readonly personId: string;
+  readonly agent: AgentRef;
+  readonly resource: string;
+}
+
+/** "This agent may act at this resource as me" (§Person Token Exposure). */
+export interface ResourceConsentStore {
+  /** Whether an unrevoked consent exists. */
+  has(key: ResourceConsentKey): Promise<boolean>;
+  grant(key: ResourceConsentKey): Promise<void>;
+}
+
+export interface ScopeConsentRecord {
+  /** Space-separated scope values the person granted in one decision (may be empty). */
+  readonly scope: string;
+  readonly missionS256: string | null;
+}
+
+export interface ScopeConsentStore {
+  /** Unrevoked consents of the person for this agent at this resource, any mission. */
+  list(key: ResourceConsentKey): Promise<ScopeConsentRecord[]>;
+  grant(key: ResourceConsentKey, consent: ScopeConsentRecord): Promise<void>;
+}
+
+// --- Issued auth tokens ---------------------------------------------------------------------------
+
+export interface IssuedAuthTokenRecord {
+  readonly jti: string;
+  readonly iss: string;
+  readonly aud: string;
+  readonly sub: string;
+  readonly scope: string | null;
+  readonly missionS256: string | null;
+  readonly personId: string;
+  readonly agentIss: string;
+  readonly agentSub: string;
+  readonly cnfJkt: string;
+  readonly issuedAt: Date;
+  readonly exp: Date;
+  readonly revokedAt: Date | null;
+}
+
+export interface IssuedAuthTokenStore {
+  insert(record: IssuedAuthTokenRecord): Promise<void>;
+  findByJti(jti: string): Promise<IssuedAuthTokenRecord | undefined>;
+}
+
+// --- Security events --------------------------------------------------------------------------------
+
+export type SecurityEventName = 'resource_token.mismatch' | 'resource_token.agent_mismatch';
+
+export interface SecurityEvent {
+  readonly event: SecurityEventName;
+  /** Client-independent facts for operators; never a raw token. */
+  readonly detail: Readonly<Record<string, unknown>>;
+}
+
+export interface SecurityEventLog {
+  record(event: SecurityEvent): Promise<void>;
+}

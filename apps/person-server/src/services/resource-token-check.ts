@@ -1,0 +1,275 @@
+import {
+  type AgentTokenClaims,
+  type AuthTokenClaims,
+  decodeJwtUnverified,
+  InvalidAgentToken,
+  InvalidRequest,
+  InvalidResourceToken,
+  MissionNotFound,
+  MissionTerminated,
+  type ResourceTokenClaims,
+  TokenVerificationError,
+  type TokenVerifier,
+  tokenFailureToBodyError,
+  UnknownPersonToken,
+  type VerifiedToken,
+} from '@aauth-ref/core';
+import type {
+  AgentRef,
+  IssuedAuthTokenStore,
+  MissionLookup,
+  MissionRecord,
+  PersonTokenRecord,
+  PersonTokenRecordStore,
+  SecurityEventLog,
+} from './ports.js';
+
+/**
+ * Checks of the tokens a PS token request carries: the resource token (§Resource Token Verification
+ * steps 1–7 and the sub-agent variant), a `subagent_token` (§Parent-Mediated Authorization) and an
+ * `upstream_token` (§Upstream Token Verification), plus the mission checks both endpoints share.
+ */
+
+/** The verified signer of a token request: the agent token from `Signature-Key` and the signing key. */
+export interface RequestingAgent {
+  readonly claims: AgentTokenClaims;
+  /** RFC 7638 thumbprint of the key that verified the HTTP signature (the agent token's `cnf.jwk`). */
+  readonly keyThumbprint: string;
+}
+
+export function agentRefOf(agent: RequestingAgent): AgentRef {
+  return { iss: agent.claims.iss, sub: agent.claims.sub };
+}
+
+/** §Single-Level Depth: "A PS MUST reject a token request signed by an agent whose agent token has a `parent_agent` claim". */
+export function assertNotSubAgent(agent: RequestingAgent): void {
+  if (agent.claims.parent_agent !== undefined) {
+    throw new InvalidAgentToken('A sub-agent cannot request tokens; its parent requests them on its behalf.');
+  }
+}
+
+async function verifyBodyToken<K extends 'agent' | 'resource'>(
+  verifier: TokenVerifier,
+  jwt: string,
+  kind: K,
+): Promise<VerifiedToken<K>> {
+  try {
+    return await verifier.verify(jwt, { kinds: [kind] });
+  } catch (err) {
+    if (err instanceof TokenVerificationError) throw tokenFailureToBodyError(err, kind);
+    throw err;
+  }
+}
+
+/**
+ * §Parent-Mediated Authorization: the `subagent_token` verified per §Agent Token Verification without
+ * step 5 (the parent, not the sub-agent, signs the request), and its `parent_agent` names the signer.
+ */
+export async function verifySubagentToken(
+  verifier: TokenVerifier,
+  jwt: string,
+  signer: RequestingAgent,
+): Promise<VerifiedToken<'agent'>> {
+  const token = await verifyBodyToken(verifier, jwt, 'agent');
+  if (token.claims.parent_agent !== signer.claims.sub) {
+    throw new InvalidAgentToken('The subagent_token does not name the signing agent as its parent_agent.');
+  }
+  return token;
+}
+
+export interface UpstreamTokenDeps {
+  /** This PS's issuer identifier. */
+  readonly issuer: string;
+  readonly verifier: TokenVerifier;
+  readonly issuedAuthTokens: IssuedAuthTokenStore;
+}
+
+export interface VerifiedUpstreamToken {
+  readonly claims: AuthTokenClaims;
+  /** The person the upstream authorization was issued for. */
+  readonly personId: string;
+}
+
+/**
+ * §Upstream Token Verification for a PS: an auth token this PS issued (the only issuer it trusts for
+ * call chaining), verified as an auth token with the intermediary in the place of the resource (`aud`
+ * is the `iss` of the signer's agent token) and found in the PS's records, which name the person.
+ * Its `cnf` is the original agent's key, not the intermediary's (§Four-Party: Call Chaining: it is the
+ * token the agent presented upstream), so request-context binding by `cnf` does not apply. The table
+ * has no code for an upstream token, so failures are `invalid_request` (docs/spec-decisions.md).
+ */
+export async function verifyUpstreamToken(
+  deps: UpstreamTokenDeps,
+  jwt: string,
+  signer: RequestingAgent,
+): Promise<VerifiedUpstreamToken> {
+  let unverifiedIss: unknown;
+  try {
+    unverifiedIss = decodeJwtUnverified(jwt).payload.iss;
+  } catch (cause) {
+    throw new InvalidRequest('The upstream_token is not a JWT.', { cause });
+  }
+  // Step 2 first, so a token naming a foreign issuer costs no discovery.
+  if (unverifiedIss !== deps.issuer) {
+    throw new InvalidRequest('The upstream_token was not issued by this person server.');
+  }
+  let token: VerifiedToken<'auth'>;
+  try {
+    token = await deps.verifier.verify(jwt, { kinds: ['auth'] });
+  } catch (err) {
+    if (!(err instanceof TokenVerificationError)) throw err;
+    const detail =
+      err.reason === 'expired'
+        ? 'The upstream_token has expired.'
+        : 'The upstream_token is not a valid auth token.';
+    throw new InvalidRequest(detail, { cause: err });
+  }
+  const { claims } = token;
+  if (claims.aud !== signer.claims.iss) {
+    throw new InvalidRequest('The upstream_token was not issued to the signing agent.');
+  }
+  const record = await deps.issuedAuthTokens.findByJti(claims.jti);
+  if (
+    record === undefined ||
+    record.revokedAt !== null ||
+    record.sub !== claims.sub ||
+    record.aud !== claims.aud
+  ) {
+    throw new InvalidRequest('The upstream_token is not an authorization this person server holds.');
+  }
+  return { claims, personId: record.personId };
+}
+
+// --- Missions ------------------------------------------------------------------------------------------
+
+export interface MissionOwner {
+  /** The agent identifier the mission must belong to. */
+  readonly agent?: string;
+  /** The person the mission must belong to. */
+  readonly personId?: string;
+}
+
+/**
+ * §Person Token Endpoint ("exists, is active, and belongs to this agent") and §Resource Token
+ * Verification step 7. An unknown mission and another agent's mission are the same `404` (§Mission
+ * Endpoint Errors); a terminated or expired one is `403 mission_terminated` (§Mission Status Errors).
+ */
+export async function assertMissionActive(
+  missions: MissionLookup,
+  s256: string,
+  now: Date,
+  owner: MissionOwner = {},
+): Promise<MissionRecord> {
+  const mission = await missions.findMission(s256);
+  if (
+    mission === undefined ||
+    (owner.agent !== undefined && mission.agent !== owner.agent) ||
+    (owner.personId !== undefined && mission.personId !== owner.personId)
+  ) {
+    throw new MissionNotFound('No such mission, or it is not this agent’s.');
+  }
+  const expired = mission.expiresAt !== undefined && now.getTime() >= mission.expiresAt.getTime();
+  if (mission.status !== 'active' || expired) {
+    const reason = mission.status === 'active' ? 'expired' : mission.terminationReason;
+    const extra: Record<string, unknown> = { mission_status: 'terminated' };
+    if (reason !== undefined) extra.termination_reason = reason;
+    throw new MissionTerminated('The mission has ended.', { extra });
+  }
+  return mission;
+}
+
+/** `expires_at` as a NumericDate, for `notAfter`. */
+export function missionNotAfter(mission: MissionRecord | undefined): number | undefined {
+  return mission?.expiresAt === undefined ? undefined : Math.floor(mission.expiresAt.getTime() / 1000);
+}
+
+// --- Resource token ------------------------------------------------------------------------------------
+
+export interface ResourceTokenCheckDeps {
+  /** This PS's issuer identifier. */
+  readonly issuer: string;
+  readonly verifier: TokenVerifier;
+  readonly personTokens: PersonTokenRecordStore;
+  readonly securityEvents: SecurityEventLog;
+}
+
+export interface CheckedResourceToken {
+  readonly claims: ResourceTokenClaims;
+  /** The retained record of the person token `presented_jti` names. */
+  readonly record: PersonTokenRecord;
+}
+
+/** Claims §Resource Token Verification step 6 compares with the record, and the record fields. */
+const RECORD_CLAIMS = [
+  ['ps', 'ps'],
+  ['sub', 'sub'],
+  ['mission_s256', 'missionS256'],
+  ['tenant', 'tenant'],
+] as const;
+
+/**
+ * §Resource Token Verification steps 1–6 for a three-party request (`aud` = this PS). Step 5 compares
+ * `agent_jkt` with `expectedAgentJkt`: the signing key's thumbprint, or the `subagent_token`'s
+ * `cnf.jwk` in the sub-agent variant. Step 7 (the mission) is the caller's.
+ */
+export async function checkResourceToken(
+  deps: ResourceTokenCheckDeps,
+  jwt: string,
+  signer: AgentRef,
+  expectedAgentJkt: string,
+): Promise<CheckedResourceToken> {
+  // Steps 1–3: typ, dwk, signature through issuer discovery, exp and iat.
+  const { claims } = await verifyBodyToken(deps.verifier, jwt, 'resource');
+  // Step 4. Four-party (aud = an AS) is recognised by the same test; federation is not built yet.
+  if (claims.aud !== deps.issuer) {
+    throw new InvalidResourceToken(
+      'The resource token is not for this person server; federation with access servers is not available yet.',
+    );
+  }
+  // Step 5.
+  if (claims.agent_jkt !== expectedAgentJkt) {
+    throw new InvalidResourceToken('The resource token is bound to another agent key (agent_jkt).');
+  }
+  // Step 6.
+  const record = await deps.personTokens.findByJti(claims.presented_jti);
+  if (record === undefined) {
+    throw new UnknownPersonToken(
+      'The person token named by presented_jti is not known to this person server.',
+    );
+  }
+  const mismatched: string[] = [];
+  // The person token's `aud` is the resource: a resource token from another resource cannot reuse it.
+  if (claims.iss !== record.resource) mismatched.push('iss');
+  for (const [claim, field] of RECORD_CLAIMS) {
+    if ((claims[claim] ?? null) !== record[field]) mismatched.push(claim);
+  }
+  if (mismatched.length > 0) {
+    await deps.securityEvents.record({
+      event: 'resource_token.mismatch',
+      detail: {
+        resource: claims.iss,
+        resource_token_jti: claims.jti,
+        presented_jti: claims.presented_jti,
+        mismatched,
+        agent_iss: signer.iss,
+        agent_sub: signer.sub,
+      },
+    });
+    throw new InvalidResourceToken('The resource token does not match the person token it names.');
+  }
+  // The person token was issued to one agent; only that agent may redeem a resource token naming it.
+  if (record.agentIss !== signer.iss || record.agentSub !== signer.sub) {
+    await deps.securityEvents.record({
+      event: 'resource_token.agent_mismatch',
+      detail: {
+        resource: claims.iss,
+        resource_token_jti: claims.jti,
+        presented_jti: claims.presented_jti,
+        agent_iss: signer.iss,
+        agent_sub: signer.sub,
+      },
+    });
+    throw new InvalidResourceToken('The person token this resource token names was issued to another agent.');
+  }
+  return { claims, record };
+}

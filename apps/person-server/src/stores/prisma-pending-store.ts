@@ -1,0 +1,104 @@
+import type { Prisma } from '../generated/prisma/client.js';
+import type {
+  NewPendingRecord,
+  PendingKind,
+  PendingRecord,
+  PendingStatus,
+  PendingStore,
+} from '../services/pending-service.js';
+import type { PrismaClient } from './prisma.js';
+
+type Row = Awaited<ReturnType<PrismaClient['pendingRequest']['findUniqueOrThrow']>>;
+
+function toRecord(row: Row): PendingRecord {
+  return {
+    id: row.id,
+    kind: row.kind as PendingKind,
+    owner: { agentIss: row.agentIss, agentSub: row.agentSub, durableJkt: row.durableJkt },
+    status: row.status as PendingStatus,
+    request: row.request,
+    result: row.result,
+    interactionCode: row.interactionCode,
+    codeConsumedAt: row.codeConsumedAt,
+    personId: row.personId,
+    callbackUrl: row.callbackUrl,
+    retryAfter: row.retryAfter,
+    lastPolledAt: row.lastPolledAt,
+    createdAt: row.createdAt,
+    expiresAt: row.expiresAt,
+    terminalAt: row.terminalAt,
+  };
+}
+
+/** `pending_request` through Prisma; conditional updates make each transition happen once. */
+export function createPrismaPendingStore(prisma: PrismaClient): PendingStore {
+  return {
+    async insert(record: NewPendingRecord) {
+      await prisma.pendingRequest.create({
+        data: {
+          id: record.id,
+          kind: record.kind,
+          agentIss: record.owner.agentIss,
+          agentSub: record.owner.agentSub,
+          durableJkt: record.owner.durableJkt,
+          status: 'pending',
+          request: record.request as Prisma.InputJsonValue,
+          interactionCode: record.interactionCode,
+          retryAfter: record.retryAfter,
+          lastPolledAt: record.lastPolledAt,
+          createdAt: record.createdAt,
+          expiresAt: record.expiresAt,
+        },
+      });
+    },
+    async find(id) {
+      const row = await prisma.pendingRequest.findUnique({ where: { id } });
+      return row ? toRecord(row) : undefined;
+    },
+    async findByCode(normalizedCode) {
+      const row = await prisma.pendingRequest.findUnique({ where: { interactionCode: normalizedCode } });
+      return row ? toRecord(row) : undefined;
+    },
+    async markPolled(id, at) {
+      await prisma.pendingRequest.updateMany({ where: { id }, data: { lastPolledAt: at } });
+    },
+    async finish(id, at, status) {
+      const result = await prisma.pendingRequest.updateMany({
+        where: { id, terminalAt: null },
+        data: { terminalAt: at, ...(status ? { status } : {}) },
+      });
+      return result.count === 1;
+    },
+    async consumeCode(id, personId, at, callbackUrl) {
+      const result = await prisma.pendingRequest.updateMany({
+        where: { id, status: 'pending', codeConsumedAt: null, terminalAt: null },
+        data: { status: 'interacting', codeConsumedAt: at, personId, callbackUrl },
+      });
+      return result.count === 1;
+    },
+    async decide(id, personId, status) {
+      const result = await prisma.pendingRequest.updateMany({
+        where: { id, personId, status: 'interacting', terminalAt: null },
+        data: { status },
+      });
+      return result.count === 1;
+    },
+  };
+}
+
+/**
+ * Approves a pending request inside the caller's transaction: `interacting` (by `personId`) →
+ * `approved` with the `200` body the next poll delivers.
+ */
+export async function approvePendingInTx(
+  tx: Prisma.TransactionClient,
+  id: string,
+  personId: string,
+  result: unknown,
+): Promise<boolean> {
+  const updated = await tx.pendingRequest.updateMany({
+    where: { id, personId, status: 'interacting', terminalAt: null },
+    data: { status: 'approved', result: result as Prisma.InputJsonValue },
+  });
+  return updated.count === 1;
+}

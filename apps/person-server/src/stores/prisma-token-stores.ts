@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '@aauth-ref/core';
+import type { Prisma } from '../generated/prisma/client.js';
+import type {
+  DirectedSubjectStore,
+  IssuedAuthTokenStore,
+  PersonTokenRecordStore,
+  ResourceConsentStore,
+  ScopeConsentStore,
+  SecurityEventLog,
+} from '../services/ports.js';
+import type { PrismaClient } from './prisma.js';
+
+/** The token services' ports (`services/ports.ts`) on the PS database. */
+
+/** Unique violation (Prisma's P2002): another request stored the same key first. */
+function isUniqueViolation(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'P2002';
+}
+
+export function createPrismaDirectedSubjectStore(prisma: PrismaClient): DirectedSubjectStore {
+  return {
+    async find(personId, resource) {
+      const row = await prisma.directedSubject.findUnique({
+        where: { personId_resource: { personId, resource } },
+      });
+      return row?.sub;
+    },
+    async findOrCreate(personId, resource, candidate) {
+      try {
+        await prisma.directedSubject.create({ data: { personId, resource, sub: candidate } });
+        return candidate;
+      } catch (err) {
+        if (!isUniqueViolation(err)) throw err;
+        const row = await prisma.directedSubject.findUnique({
+          where: { personId_resource: { personId, resource } },
+        });
+        if (!row) throw err;
+        return row.sub;
+      }
+    },
+  };
+}
+
+export function createPrismaPersonTokenRecordStore(prisma: PrismaClient): PersonTokenRecordStore {
+  return {
+    async insert(record) {
+      await prisma.personTokenRecord.create({ data: { ...record } });
+    },
+    async findByJti(jti) {
+      return (await prisma.personTokenRecord.findUnique({ where: { jti } })) ?? undefined;
+    },
+    async hasIssuedForResource(agent, resource) {
+      const row = await prisma.personTokenRecord.findFirst({
+        where: { agentIss: agent.iss, agentSub: agent.sub, resource },
+        select: { jti: true },
+      });
+      return row !== null;
+    },
+    async countNewResourcesSince(agent, since) {
+      // A resource is new in the window when its first person token for this agent is in it.
+      const groups = await prisma.personTokenRecord.groupBy({
+        by: ['resource'],
+        where: { agentIss: agent.iss, agentSub: agent.sub },
+        _min: { issuedAt: true },
+      });
+      return groups.filter((g) => g._min.issuedAt !== null && g._min.issuedAt >= since).length;
+    },
+  };
+}
+
+export function createPrismaResourceConsentStore(prisma: PrismaClient): ResourceConsentStore {
+  return {
+    async has(key) {
+      const row = await prisma.resourceConsent.findFirst({
+        where: {
+          personId: key.personId,
+          agentIss: key.agent.iss,
+          agentSub: key.agent.sub,
+          resource: key.resource,
+          revokedAt: null,
+        },
+        select: { resource: true },
+      });
+      return row !== null;
+    },
+    async grant(key) {
+      const id = {
+        personId: key.personId,
+        agentIss: key.agent.iss,
+        agentSub: key.agent.sub,
+        resource: key.resource,
+      };
+      await prisma.resourceConsent.upsert({
+        where: { personId_agentIss_agentSub_resource: id },
+        create: id,
+        update: { revokedAt: null },
+      });
+    },
+  };
+}
+
+export function createPrismaScopeConsentStore(prisma: PrismaClient): ScopeConsentStore {
+  return {
+    async list(key) {
+      const rows = await prisma.scopeConsent.findMany({
+        where: {
+          personId: key.personId,
+          agentIss: key.agent.iss,
+          agentSub: key.agent.sub,
+          resource: key.resource,
+          revokedAt: null,
+        },
+        select: { scope: true, missionS256: true },
+      });
+      return rows;
+    },
+    async grant(key, consent) {
+      await prisma.scopeConsent.create({
+        data: {
+          id: randomUUID(),
+          personId: key.personId,
+          agentIss: key.agent.iss,
+          agentSub: key.agent.sub,
+          resource: key.resource,
+          scope: consent.scope,
+          missionS256: consent.missionS256,
+        },
+      });
+    },
+  };
+}
+
+export function createPrismaIssuedAuthTokenStore(prisma: PrismaClient): IssuedAuthTokenStore {
+  return {
+    async insert(record) {
+      await prisma.issuedAuthToken.create({ data: { ...record } });
+    },
+    async findByJti(jti) {
+      return (await prisma.issuedAuthToken.findUnique({ where: { jti } })) ?? undefined;
+    },
+  };
+}
+
+export function createPrismaSecurityEventLog(prisma: PrismaClient, clock: Clock): SecurityEventLog {
+  return {
+    async record(event) {
+      await prisma.securityEvent.create({
+        data: {
+          id: randomUUID(),
+          event: event.event,
+          detail: event.detail as Prisma.InputJsonValue,
+          createdAt: new Date(clock.now()),
+        },
+      });
+    },
+  };
+}

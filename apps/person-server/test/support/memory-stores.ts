@@ -1,0 +1,175 @@
+import type {
+  AgentBindingLookup,
+  AgentRef,
+  DirectedSubjectStore,
+  IssuedAuthTokenRecord,
+  IssuedAuthTokenStore,
+  MissionLookup,
+  MissionRecord,
+  PersonLookup,
+  PersonRecord,
+  PersonTokenRecord,
+  PersonTokenRecordStore,
+  ResourceConsentKey,
+  ResourceConsentStore,
+  ScopeConsentRecord,
+  ScopeConsentStore,
+  SecurityEvent,
+  SecurityEventLog,
+} from '../../src/services/ports.js';
+
+/** In-memory implementations of the service ports, for unit tests (same semantics as the Prisma ones). */
+
+function agentKey(agent: AgentRef): string {
+  return `${agent.iss}\n${agent.sub}`;
+}
+
+function consentKey(key: ResourceConsentKey): string {
+  return `${key.personId}\n${agentKey(key.agent)}\n${key.resource}`;
+}
+
+export class MemoryPersons implements PersonLookup {
+  readonly persons = new Map<string, PersonRecord>();
+  add(person: PersonRecord): PersonRecord {
+    this.persons.set(person.id, person);
+    return person;
+  }
+  async findPerson(personId: string) {
+    return this.persons.get(personId);
+  }
+}
+
+export class MemoryBindings implements AgentBindingLookup {
+  readonly bindings = new Map<string, string>();
+  bind(agent: AgentRef, personId: string): void {
+    this.bindings.set(agentKey(agent), personId);
+  }
+  revoke(agent: AgentRef): void {
+    this.bindings.delete(agentKey(agent));
+  }
+  async findBoundPerson(agent: AgentRef) {
+    return this.bindings.get(agentKey(agent));
+  }
+}
+
+export class MemoryMissions implements MissionLookup {
+  readonly missions = new Map<string, MissionRecord>();
+  add(mission: MissionRecord): MissionRecord {
+    this.missions.set(mission.s256, mission);
+    return mission;
+  }
+  async findMission(s256: string) {
+    return this.missions.get(s256);
+  }
+}
+
+export class MemoryDirectedSubjects implements DirectedSubjectStore {
+  readonly subjects = new Map<string, string>();
+  async find(personId: string, resource: string) {
+    return this.subjects.get(`${personId}\n${resource}`);
+  }
+  async findOrCreate(personId: string, resource: string, candidate: string) {
+    const key = `${personId}\n${resource}`;
+    const existing = this.subjects.get(key);
+    if (existing !== undefined) return existing;
+    for (const [other, sub] of this.subjects) {
+      if (sub === candidate && other.endsWith(`\n${resource}`)) throw new Error('duplicate (resource, sub)');
+    }
+    this.subjects.set(key, candidate);
+    return candidate;
+  }
+}
+
+export class MemoryPersonTokenRecords implements PersonTokenRecordStore {
+  readonly records = new Map<string, PersonTokenRecord>();
+  async insert(record: PersonTokenRecord) {
+    if (this.records.has(record.jti)) throw new Error('duplicate jti');
+    this.records.set(record.jti, record);
+  }
+  async findByJti(jti: string) {
+    return this.records.get(jti);
+  }
+  private ofAgent(agent: AgentRef): PersonTokenRecord[] {
+    return [...this.records.values()].filter((r) => r.agentIss === agent.iss && r.agentSub === agent.sub);
+  }
+  async hasIssuedForResource(agent: AgentRef, resource: string) {
+    return this.ofAgent(agent).some((r) => r.resource === resource);
+  }
+  async countNewResourcesSince(agent: AgentRef, since: Date) {
+    const first = new Map<string, number>();
+    for (const r of this.ofAgent(agent)) {
+      const t = r.issuedAt.getTime();
+      first.set(r.resource, Math.min(first.get(r.resource) ?? t, t));
+    }
+    return [...first.values()].filter((t) => t >= since.getTime()).length;
+  }
+}
+
+export class MemoryResourceConsents implements ResourceConsentStore {
+  readonly consents = new Set<string>();
+  async has(key: ResourceConsentKey) {
+    return this.consents.has(consentKey(key));
+  }
+  async grant(key: ResourceConsentKey) {
+    this.consents.add(consentKey(key));
+  }
+}
+
+export class MemoryScopeConsents implements ScopeConsentStore {
+  readonly consents = new Map<string, ScopeConsentRecord[]>();
+  async list(key: ResourceConsentKey) {
+    return [...(this.consents.get(consentKey(key)) ?? [])];
+  }
+  async grant(key: ResourceConsentKey, consent: ScopeConsentRecord) {
+    const id = consentKey(key);
+    this.consents.set(id, [...(this.consents.get(id) ?? []), consent]);
+  }
+}
+
+export class MemoryIssuedAuthTokens implements IssuedAuthTokenStore {
+  readonly records = new Map<string, IssuedAuthTokenRecord>();
+  async insert(record: IssuedAuthTokenRecord) {
+    if (this.records.has(record.jti)) throw new Error('duplicate jti');
+    this.records.set(record.jti, record);
+  }
+  async findByJti(jti: string) {
+    return this.records.get(jti);
+  }
+  revoke(jti: string, at: Date): void {
+    const record = this.records.get(jti);
+    if (record) this.records.set(jti, { ...record, revokedAt: at });
+  }
+}
+
+export class MemorySecurityEvents implements SecurityEventLog {
+  readonly events: SecurityEvent[] = [];
+  async record(event: SecurityEvent) {
+    this.events.push(event);
+  }
+}
+
+export interface MemoryStores {
+  readonly persons: MemoryPersons;
+  readonly bindings: MemoryBindings;
+  readonly missions: MemoryMissions;
+  readonly directedSubjects: MemoryDirectedSubjects;
+  readonly personTokens: MemoryPersonTokenRecords;
+  readonly resourceConsents: MemoryResourceConsents;
+  readonly scopeConsents: MemoryScopeConsents;
+  readonly issuedAuthTokens: MemoryIssuedAuthTokens;
+  readonly securityEvents: MemorySecurityEvents;
+}
+
+export function createMemoryStores(): MemoryStores {
+  return {
+    persons: new MemoryPersons(),
+    bindings: new MemoryBindings(),
+    missions: new MemoryMissions(),
+    directedSubjects: new MemoryDirectedSubjects(),
+    personTokens: new MemoryPersonTokenRecords(),
+    resourceConsents: new MemoryResourceConsents(),
+    scopeConsents: new MemoryScopeConsents(),
+    issuedAuthTokens: new MemoryIssuedAuthTokens(),
+    securityEvents: new MemorySecurityEvents(),
+  };
+}
