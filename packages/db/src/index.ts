@@ -1,0 +1,25 @@
+export {
+  type ApplyMigrationsOptions,
+  type ApplyMigrationsResult,
+  applyMigrations,
+  computeChecksum,
+  isMigrationStatusReady,
+  MigrationError,
+  type MigrationErrorCode,
+  type MigrationFile,
+  type MigrationStatus,
+  migrationStatus,
+  readMigrations,
+  scriptMatchesChecksum,
+} from './migrations.js';
+export { openDatabase } from './open-database.js';
+export { type DiffSchemaOptions, diffSchemaAgainstMigrations, MIGRATION_LOCKFILE } from './prisma-engine.js';
+export type {
+  Database,
+  DatabaseKind,
+  DatabaseLogger,
+  OpenDatabaseOptions,
+  Queryable,
+  Row,
+  Session,
+} from './types.js';
