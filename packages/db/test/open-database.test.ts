@@ -26,6 +26,16 @@ describe('openDatabase', () => {
     await expect(openDatabase({ url: '', dataDir: '' })).rejects.toThrow(/DATABASE_URL|url/);
   });
 
+  it('creates a missing PGlite data folder and its parents (a fresh checkout has none)', async () => {
+    const nested = join(dataDir, 'not', 'there', 'db');
+    const db = await openDatabase({ dataDir: nested });
+    try {
+      expect(await db.ping()).toBe(true);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('keeps PGlite data in dataDir across close and reopen', async () => {
     const first = await openDatabase({ dataDir });
     expect(first.kind).toBe('pglite');
