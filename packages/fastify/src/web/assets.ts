@@ -11,6 +11,14 @@ body{margin:0}
 .skip:focus{left:1rem;top:1rem;background:#fff;padding:.5rem;z-index:1}
 header.site{background:#1f3a5f;color:#fff;padding:.75rem 1.5rem}
 header.site a{color:#fff}
+nav[aria-label=Main]{display:flex;gap:1rem;align-items:center;justify-content:flex-end;max-width:42rem;margin:.5rem auto 0;padding:0 1.5rem}
+nav[aria-label=Main] form{display:inline;margin:0}
+nav[aria-label=Main] button{padding:.3rem .8rem}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.35rem 1rem}
+dt{font-weight:600}
+dd{margin:0}
+.markdown>:first-child{margin-top:0}
+.markdown>:last-child{margin-bottom:0}
 main{max-width:42rem;margin:2rem auto;padding:0 1.5rem}
 h1{font-size:1.6rem;line-height:1.25}
 a{color:#0b57d0}

@@ -56,7 +56,9 @@ export function applyPageSecurityHeaders(reply: FastifyReply, options: PageSecur
   ];
   reply.header('content-security-policy', buildContentSecurityPolicy(formActions));
   reply.header('x-content-type-options', 'nosniff');
-  reply.header('referrer-policy', 'no-referrer');
+  // Not `no-referrer`: under it browsers send `Origin: null` with same-origin form posts, which the
+  // CSRF origin check must refuse. `same-origin` still keeps URLs (interaction codes) from other sites.
+  reply.header('referrer-policy', 'same-origin');
   reply.header('x-frame-options', 'DENY');
   reply.header('cross-origin-opener-policy', 'same-origin');
   if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');

@@ -135,7 +135,7 @@ async function signIn(harness: Harness, person = 'alice') {
 }
 
 describe('pages: security headers', () => {
-  it('sets CSP, nosniff, no-referrer, no-store and framing refusal on every HTML page', async () => {
+  it('sets CSP, nosniff, same-origin referrer policy, no-store and framing refusal on every HTML page', async () => {
     const h = await build(true);
     const page = await h.app.inject({ method: 'GET', url: '/sign-in' });
     expect(page.statusCode).toBe(200);
@@ -144,7 +144,7 @@ describe('pages: security headers', () => {
       "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self' https://as.example; base-uri 'none'",
     );
     expect(page.headers['x-content-type-options']).toBe('nosniff');
-    expect(page.headers['referrer-policy']).toBe('no-referrer');
+    expect(page.headers['referrer-policy']).toBe('same-origin');
     expect(page.headers['cache-control']).toBe('no-store');
     expect(page.headers['x-frame-options']).toBe('DENY');
     expect(page.body).not.toMatch(/<script|style="/);
