@@ -112,6 +112,36 @@ describe('createGuardedFetch', () => {
     expect(response.body.toString()).toBe('nope');
   });
 
+  it('sends a POST with its headers and body, and never follows a redirect for it', async () => {
+    let received: { method?: string; type?: string; body: string } = { body: '' };
+    handler = (req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      req.on('end', () => {
+        received = { method: req.method, type: req.headers['content-type'], body };
+        res.statusCode = 307;
+        res.setHeader('location', '/elsewhere');
+        res.end();
+      });
+    };
+    const connect = loopbackConnector();
+    const fetch = createGuardedFetch({ policy: strict, resolve, connect });
+    const response = await fetch('https://agent.example/revoke', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.from('{"iss":"https://ps.example","jti":"j1"}'),
+    });
+    expect(response.status).toBe(307);
+    expect(received).toEqual({
+      method: 'POST',
+      type: 'application/json',
+      body: '{"iss":"https://ps.example","jti":"j1"}',
+    });
+    expect(connect).toHaveBeenCalledTimes(1);
+  });
+
   it('follows a redirect on the same host, admitting it again', async () => {
     handler = (req, res) => {
       if (req.url === '/a') {

@@ -31,6 +31,11 @@ export interface GuardedFetchOptions {
 }
 
 export interface GuardedFetchRequest {
+  /** Default `GET`. A request with a body is never redirected: a 3xx is returned as the answer. */
+  readonly method?: 'GET' | 'POST' | 'DELETE';
+  /** Request headers (lowercase names); `accept` below wins for that one header. */
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: Uint8Array;
   readonly accept?: string;
   readonly maxBytes?: number;
   readonly timeoutMs?: number;
@@ -103,7 +108,7 @@ export function createGuardedFetch(options: GuardedFetchOptions): GuardedFetch {
 
   async function fetchOnce(
     admitted: AdmittedUrl,
-    accept: string,
+    req: GuardedFetchRequest,
     maxBytes: number,
     signal: AbortSignal,
   ): Promise<GuardedResponse> {
@@ -115,8 +120,13 @@ export function createGuardedFetch(options: GuardedFetchOptions): GuardedFetch {
     try {
       const response = await request(admitted.url, {
         dispatcher: agent,
-        method: 'GET',
-        headers: { accept, ...(options.userAgent ? { 'user-agent': options.userAgent } : {}) },
+        method: req.method ?? 'GET',
+        headers: {
+          ...req.headers,
+          accept: req.accept ?? req.headers?.accept ?? 'application/json',
+          ...(options.userAgent ? { 'user-agent': options.userAgent } : {}),
+        },
+        ...(req.body ? { body: req.body } : {}),
         signal,
       });
       const headers = flattenHeaders(response.headers);
@@ -154,15 +164,15 @@ export function createGuardedFetch(options: GuardedFetchOptions): GuardedFetch {
   return async function guardedFetch(url, req = {}) {
     const maxBytes = req.maxBytes ?? defaultMaxBytes;
     const timeoutMs = req.timeoutMs ?? defaultTimeout;
-    const accept = req.accept ?? 'application/json';
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     try {
       let admitted = await raceAbort(admitUrl(url, admission), controller.signal);
       for (let hop = 0; ; hop++) {
-        const response = await fetchOnce(admitted, accept, maxBytes, controller.signal);
+        const response = await fetchOnce(admitted, req, maxBytes, controller.signal);
         const location = response.headers.location;
-        if (!REDIRECTS.has(response.status) || location === undefined) return response;
+        // A signed request is bound to its @authority and @path: following a redirect could not help it.
+        if (!REDIRECTS.has(response.status) || location === undefined || req.body) return response;
         if (hop >= maxRedirects) throw new DiscoveryError('network', 'too many redirects');
         let next: URL;
         try {
