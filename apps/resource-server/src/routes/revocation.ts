@@ -1,0 +1,42 @@
+import { DWK, Forbidden, InvalidRequest } from '@aauth-ref/core';
+import type { RouteAAuthConfig } from '@aauth-ref/fastify';
+import type { FastifyInstance } from 'fastify';
+import { BODY_SIGNATURE_COMPONENTS, REVOKE_PATH } from '../metadata.js';
+import type { AppContext } from './context.js';
+
+/**
+ * `POST /revoke` (`revocation_endpoint`, §Token Revocation). Servers sign with `jwks_uri` (`id` = their
+ * issuer, Signature-Key §3.6) under a PS or AS document, with the body covered. `200 {}` once revoked
+ * (or already), `404` for an unknown `(iss, jti)`, `403` for a caller that may not revoke it.
+ */
+const REVOKE: RouteAAuthConfig = {
+  schemes: ['jwks_uri'],
+  jwksUriDwks: [DWK.person, DWK.access],
+  additionalComponents: BODY_SIGNATURE_COMPONENTS,
+  stateChanging: true,
+};
+
+/** Bounds for storage; real identifiers are far shorter. */
+const MAX_JTI_LENGTH = 256;
+const MAX_ISS_LENGTH = 2_048;
+
+export function registerRevocationRoute(app: FastifyInstance, context: AppContext): void {
+  app.post(REVOKE_PATH, { config: { aauth: REVOKE } }, async (request, reply) => {
+    const body = request.body;
+    const { iss, jti } =
+      typeof body === 'object' && body !== null && !Array.isArray(body)
+        ? (body as Record<string, unknown>)
+        : ({} as Record<string, unknown>);
+    if (typeof iss !== 'string' || iss === '' || typeof jti !== 'string' || jti === '') {
+      throw new InvalidRequest('iss and jti are required strings.');
+    }
+    if (jti.length > MAX_JTI_LENGTH || iss.length > MAX_ISS_LENGTH) {
+      throw new InvalidRequest('iss or jti is too long.');
+    }
+    const signer = request.aauth?.signer;
+    if (signer?.scheme !== 'jwks_uri') throw new Forbidden('Revocation requires a jwks_uri signer.');
+    await context.revocations.revoke({ signerId: signer.id, signerDwk: signer.dwk, iss, jti });
+    request.log.info({ event: 'token.revoked', iss, by: signer.id }, 'token revoked');
+    return reply.code(200).header('cache-control', 'no-store').send({});
+  });
+}
