@@ -9,16 +9,21 @@ import {
   type IssuerKeyResolver,
   systemClock,
 } from '@aauth-ref/core';
-import { type Database, isMigrationStatusReady, migrationStatus } from '@aauth-ref/db';
+import {
+  createDatabaseReplayCache,
+  type Database,
+  isMigrationStatusReady,
+  migrationStatus,
+} from '@aauth-ref/db';
 import {
   aauthPlugin,
   createLoggerOptions,
+  fastifyTrustProxy,
   type KeyRing,
   type LoggerOptionsExtra,
   registerHealthRoutes,
   registerJwksRoute,
   registerMetadataRoute,
-  type TrustProxy,
 } from '@aauth-ref/fastify';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { ResourceServerConfig } from './config.js';
@@ -34,7 +39,6 @@ import { createNotesService } from './services/notes-service.js';
 import { createRevocationService } from './services/revocation-service.js';
 import { createPrismaClient, type PrismaClient } from './stores/prisma.js';
 import { createPrismaNoteStore } from './stores/prisma-notes.js';
-import { createPrismaReplayCache } from './stores/prisma-replay-cache.js';
 import { createPrismaRevocationChecker, createPrismaRevocationStore } from './stores/prisma-revocations.js';
 import { createPrismaTokenRecordStore } from './stores/prisma-token-records.js';
 
@@ -53,14 +57,6 @@ export interface AppDeps {
   readonly migrationsDir?: string;
   readonly logger?: boolean | LoggerOptionsExtra;
   readonly keepDatabaseOpen?: boolean;
-}
-
-/** Fastify's types omit the hop count its proxy-addr accepts; a function says the same thing. */
-function toFastifyTrustProxy(
-  value: TrustProxy,
-): boolean | string[] | ((address: string, hop: number) => boolean) {
-  if (typeof value === 'number') return (_address, hop) => hop < value;
-  return typeof value === 'boolean' ? value : [...value];
 }
 
 /** Builds the demo resource server. Never listens: `main.ts` does. */
@@ -88,7 +84,7 @@ export async function buildApp(config: ResourceServerConfig, deps: AppDeps): Pro
     deps.logger === false
       ? false
       : createLoggerOptions(config.LOG_LEVEL, typeof deps.logger === 'object' ? deps.logger : {});
-  const app = Fastify({ logger, trustProxy: toFastifyTrustProxy(config.TRUST_PROXY) });
+  const app = Fastify({ logger, trustProxy: fastifyTrustProxy(config.TRUST_PROXY) });
 
   await app.register(aauthPlugin, {
     issuer,
@@ -98,7 +94,7 @@ export async function buildApp(config: ResourceServerConfig, deps: AppDeps): Pro
     tokens,
     role: 'resource',
     windowSeconds: config.SIGNATURE_WINDOW_SECONDS,
-    replayCache: createPrismaReplayCache(prisma, clock),
+    replayCache: createDatabaseReplayCache(deps.database, clock),
     revocations: createPrismaRevocationChecker(prisma),
   });
 

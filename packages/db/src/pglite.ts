@@ -37,10 +37,7 @@ export async function openPgliteDatabase(options: PgliteOptions): Promise<Databa
   const key = options.dataDir === undefined ? undefined : resolve(options.dataDir);
   let shared = key === undefined ? undefined : sharedByDataDir.get(key);
   if (shared === undefined) {
-    const ready =
-      options.instance !== undefined
-        ? Promise.resolve(options.instance)
-        : createPglite(key);
+    const ready = options.instance !== undefined ? Promise.resolve(options.instance) : createPglite(key);
     shared = { ready, users: 0, mutex: new Mutex() };
     if (key !== undefined) sharedByDataDir.set(key, shared);
   }

@@ -37,6 +37,7 @@ export {
   ConfigError,
   commonEnvSpec,
   defineEnvVar,
+  fastifyTrustProxy,
   formatEnvReference,
   isConfigError,
   isHelpRequested,

@@ -170,6 +170,14 @@ const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debu
 /** Fastify's `trustProxy`: off, trust everything, a hop count, or a list of addresses/CIDRs. */
 export type TrustProxy = boolean | number | readonly string[];
 
+/** `TRUST_PROXY` as Fastify's `trustProxy` option; its types omit the hop count proxy-addr accepts. */
+export function fastifyTrustProxy(
+  value: TrustProxy,
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof value === 'number') return (_address, hop) => hop < value;
+  return typeof value === 'boolean' ? value : [...value];
+}
+
 function parseTrustProxy(raw: string): TrustProxy {
   const value = raw.trim().toLowerCase();
   if (value === 'false' || value === '0') return false;

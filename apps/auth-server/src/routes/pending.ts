@@ -1,0 +1,33 @@
+import type { FastifyInstance } from 'fastify';
+import { PENDING_PREFIX } from '../metadata.js';
+import { type AppContext, callingPersonServer, PS_READ, PS_WRITE } from './context.js';
+import { replyWaiting } from './token.js';
+
+/**
+ * `GET|POST|DELETE /token/pending/:id`: the pending URLs of the token endpoint (§Deferred Responses).
+ * Only the PS that made the request may use one; another PS gets `404`, as for an unknown URL.
+ * `POST` carries the claims of §Claims Required; the answer is `202` (`Retry-After: 0`) and the next
+ * `GET` delivers the outcome (docs/spec-decisions.md, *Auth server*).
+ */
+export function registerPendingRoutes(app: FastifyInstance, context: AppContext): void {
+  const path = `${PENDING_PREFIX}/:id`;
+  app.get<{ Params: { id: string } }>(path, { config: { aauth: PS_READ } }, async (request, reply) => {
+    const answer = await context.tokens.poll(request.params.id, callingPersonServer(request));
+    if (answer.kind === 'pending') return replyWaiting(reply, answer.answer);
+    return reply
+      .code(200)
+      .header('cache-control', 'no-store')
+      .type('application/json; charset=utf-8')
+      .send(JSON.stringify(answer.result));
+  });
+  app.post<{ Params: { id: string } }>(path, { config: { aauth: PS_WRITE } }, async (request, reply) => {
+    const ps = callingPersonServer(request);
+    const answer = await context.tokens.submitClaims(request.params.id, ps, request.body);
+    request.log.info({ event: 'claims.received', ps }, 'claims received');
+    return replyWaiting(reply, answer);
+  });
+  app.delete<{ Params: { id: string } }>(path, { config: { aauth: PS_WRITE } }, async (request, reply) => {
+    await context.tokens.cancel(request.params.id, callingPersonServer(request));
+    return reply.code(204).header('cache-control', 'no-store').send();
+  });
+}

@@ -1,0 +1,57 @@
+import type { AgentTokenClaims, PublicJwk } from '@aauth-ref/core';
+import type { ResourcePolicy } from './policy.js';
+
+/** What the services need from storage; the Prisma implementations live in `src/stores/`. */
+
+export interface PolicyStore {
+  findResourcePolicy(resource: string): Promise<ResourcePolicy | undefined>;
+  /** §PS-AS Trust Establishment: "Pre-established". */
+  isTrustedPersonServer(ps: string): Promise<boolean>;
+}
+
+/** One issued auth token as recorded (§Auth Token Structure, audit and revocation). */
+export interface IssuedAuthTokenRecord {
+  readonly jti: string;
+  readonly aud: string;
+  readonly ps: string;
+  readonly sub: string;
+  readonly scope?: string;
+  readonly account?: string;
+  readonly mission_s256?: string;
+  readonly tenant?: string;
+  readonly agentIss: string;
+  readonly agentSub: string;
+  readonly subagentSub?: string;
+  readonly cnfJkt: string;
+  readonly resourceTokenJti: string;
+  readonly issuedAt: Date;
+  readonly exp: Date;
+}
+
+export interface IssuedAuthTokenStore {
+  record(token: IssuedAuthTokenRecord): Promise<void>;
+}
+
+/**
+ * Everything issuing needs once the policy grants, taken from the verified request (plain JSON: it is
+ * kept in the pending row while the AS waits for claims).
+ */
+export interface GrantContext {
+  /** The resource: the resource token's `iss`, the auth token's `aud`. */
+  readonly resource: string;
+  readonly ps: string;
+  readonly sub: string;
+  readonly scope?: string;
+  readonly account?: string;
+  readonly mission_s256?: string;
+  readonly tenant?: string;
+  readonly resource_token_jti: string;
+  /** The `agent_token` claims (the parent's, for a parent-mediated request). */
+  readonly agent: AgentTokenClaims;
+  readonly subagent_sub?: string;
+  /** The key the auth token binds: the sub-agent's when present, else the agent's. */
+  readonly cnf_jwk: PublicJwk;
+  readonly cnf_jkt: string;
+  /** Seconds: the auth token may not outlive the agent token (nor the sub-agent token). */
+  readonly not_after: number;
+}

@@ -1,0 +1,46 @@
+import type { Prisma } from '../generated/prisma/client.js';
+import type { PolicyDocument, PolicyFallback, PolicyRule } from '../services/policy.js';
+import type { PolicyStore } from '../services/ports.js';
+import type { PrismaClient } from './prisma.js';
+
+/** Policies and the pre-established trust list in the database. */
+export function createPrismaPolicyStore(prisma: PrismaClient): PolicyStore {
+  return {
+    async findResourcePolicy(resource) {
+      const row = await prisma.resourcePolicy.findUnique({ where: { resource } });
+      return row
+        ? {
+            resource: row.resource,
+            fallback: row.fallback as PolicyFallback,
+            rules: row.rules as unknown as PolicyRule[],
+          }
+        : undefined;
+    },
+    async isTrustedPersonServer(ps) {
+      return (await prisma.trustedPersonServer.findUnique({ where: { issuer: ps } })) !== null;
+    },
+  };
+}
+
+/**
+ * Loads a validated policy document (`POLICY_FILE`): its trust list replaces the stored one when it
+ * has one, and each resource it names replaces that resource's stored policy. One transaction.
+ */
+export async function storePolicyDocument(prisma: PrismaClient, document: PolicyDocument): Promise<void> {
+  await prisma.$transaction(async (tx) => {
+    if (document.trusted_person_servers) {
+      await tx.trustedPersonServer.deleteMany({});
+      await tx.trustedPersonServer.createMany({
+        data: document.trusted_person_servers.map((issuer) => ({ issuer })),
+        skipDuplicates: true,
+      });
+    }
+    for (const [resource, policy] of Object.entries(document.resources)) {
+      const data = {
+        fallback: policy.fallback ?? 'omit',
+        rules: policy.rules as unknown as Prisma.InputJsonValue,
+      };
+      await tx.resourcePolicy.upsert({ where: { resource }, create: { resource, ...data }, update: data });
+    }
+  });
+}
