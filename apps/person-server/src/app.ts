@@ -1,15 +1,22 @@
 import { fileURLToPath } from 'node:url';
 import {
+  admitUrl,
   type Clock,
   createCompositeKeyResolver,
   createHttpKeyResolver,
   createLocalKeyResolver,
   createTokenVerifier,
   DWK,
+  type HostResolver,
   type IssuerKeyResolver,
   systemClock,
 } from '@aauth-ref/core';
-import { type Database, isMigrationStatusReady, migrationStatus } from '@aauth-ref/db';
+import {
+  createDatabaseReplayCache,
+  type Database,
+  isMigrationStatusReady,
+  migrationStatus,
+} from '@aauth-ref/db';
 import {
   aauthPlugin,
   createLoggerOptions,
@@ -17,13 +24,13 @@ import {
   createMemoryRateLimiter,
   createPageSessions,
   createSessionStore,
+  fastifyTrustProxy,
   type KeyRing,
   type LoggerOptionsExtra,
   registerHealthRoutes,
   registerJwksRoute,
   registerMetadataRoute,
   registerWebKit,
-  type TrustProxy,
 } from '@aauth-ref/fastify';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { PersonServerConfig } from './config.js';
@@ -45,17 +52,20 @@ import { registerRevokeRoute } from './routes/revoke.js';
 import { registerSignInRoutes } from './routes/signin.js';
 import { registerSubagentTokenRoute } from './routes/subagent-token.js';
 import { createAuthTokenService } from './services/auth-token-service.js';
+import { createClarificationService } from './services/clarification-service.js';
 import { createEnrollmentService } from './services/enrollment-service.js';
+import { createGuardedPost, createOutboundSigner, type OutboundFetch } from './services/outbound-signer.js';
 import { createPendingService } from './services/pending-service.js';
 import { createPersonTokenService } from './services/person-token-service.js';
 import { noMissions } from './services/ports.js';
+import { createResourceInteractionService } from './services/resource-interaction.js';
+import { createRevocationService } from './services/revocation-service.js';
 import { createPrismaClient, type PrismaClient } from './stores/prisma.js';
 import { createPrismaBindingStore } from './stores/prisma-bindings.js';
 import { createPrismaEnrollmentStore } from './stores/prisma-enrollments.js';
 import { createPrismaPendingStore } from './stores/prisma-pending-store.js';
 import { createPrismaPersonStore } from './stores/prisma-persons.js';
-import { createPrismaReplayCache } from './stores/prisma-replay-cache.js';
-import { createPrismaRevocationChecker } from './stores/prisma-revocations.js';
+import { createPrismaRevocationChecker, createPrismaRevocationStore } from './stores/prisma-revocations.js';
 import { createPrismaSessionBackend } from './stores/prisma-session-backend.js';
 import {
   createPrismaDirectedSubjectStore,
@@ -85,14 +95,10 @@ export interface AppDeps {
   /** Long-poll sleep (tests shorten it). */
   readonly pendingSleep?: (ms: number) => Promise<void>;
   readonly keepDatabaseOpen?: boolean;
-}
-
-/** Fastify's types omit the hop count its proxy-addr accepts; a function says the same thing. */
-function toFastifyTrustProxy(
-  value: TrustProxy,
-): boolean | string[] | ((address: string, hop: number) => boolean) {
-  if (typeof value === 'number') return (_address, hop) => hop < value;
-  return typeof value === 'boolean' ? value : [...value];
+  /** DNS for egress admission of resource interaction URLs (default: the system resolver). */
+  readonly egressResolver?: HostResolver;
+  /** The PS's own outbound requests (revocation notices); default: a POST through the egress policy. */
+  readonly outboundFetch?: OutboundFetch;
 }
 
 /** Builds the Person Server (and its Agent Provider role). Never listens: `main.ts` does. */
@@ -118,7 +124,7 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
     deps.logger === false
       ? false
       : createLoggerOptions(config.LOG_LEVEL, typeof deps.logger === 'object' ? deps.logger : {});
-  const app = Fastify({ logger, trustProxy: toFastifyTrustProxy(config.TRUST_PROXY) });
+  const app = Fastify({ logger, trustProxy: fastifyTrustProxy(config.TRUST_PROXY) });
 
   await app.register(aauthPlugin, {
     issuer,
@@ -127,7 +133,7 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
     keys,
     tokens,
     role: 'person-server',
-    replayCache: createPrismaReplayCache(prisma, clock),
+    replayCache: createDatabaseReplayCache(deps.database, clock),
     revocations: createPrismaRevocationChecker(prisma),
   });
   registerWebKit(app);
@@ -181,6 +187,44 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
     siteName: psMetadata.name,
     clock,
   });
+  const revocationLog = app.log.child({ component: 'revocation' });
+  const revocations = createRevocationService({
+    issuer,
+    clock,
+    identifierPolicy: config.identifierPolicy,
+    trustedIssuers: config.REVOCATION_TRUSTED_ISSUERS,
+    store: createPrismaRevocationStore(prisma, issuer),
+    resourceMetadata: (resource) => keys.metadata(resource, DWK.resource),
+    signer: createOutboundSigner({ issuer, dwk: DWK.person, key: () => deps.psKeys.active, clock }),
+    fetch: deps.outboundFetch ?? createGuardedPost({ policy: config.egressPolicy }),
+    log: {
+      info: (event, fields) => revocationLog.info({ event, ...fields }, event),
+      warn: (event, fields) => revocationLog.warn({ event, ...fields }, event),
+    },
+  });
+  const clarifications = createClarificationService({
+    clock,
+    pending,
+    resourceTokens: {
+      issuer,
+      verifier: tokens,
+      personTokens: tokenDeps.personTokens,
+      securityEvents: createPrismaSecurityEventLog(prisma, clock),
+    },
+    acceptWithoutAction: config.ACCEPT_CLARIFICATION_WITHOUT_ACTION,
+  });
+  const resourceInteractions = createResourceInteractionService({
+    issuer,
+    clock,
+    identifierPolicy: config.identifierPolicy,
+    pending,
+    admitUrl: async (url) => {
+      await admitUrl(url, {
+        policy: config.egressPolicy,
+        ...(deps.egressResolver ? { resolve: deps.egressResolver } : {}),
+      });
+    },
+  });
   const context: AppContext = {
     config,
     issuer,
@@ -194,6 +238,9 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
     enrollments,
     personTokens,
     authTokens,
+    clarifications,
+    resourceInteractions,
+    revocations,
     sessions,
     siteName: psMetadata.name ?? 'Person Server',
     loginThrottle: createLoginThrottle({

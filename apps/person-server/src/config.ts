@@ -1,3 +1,4 @@
+import { isServerIdentifier } from '@aauth-ref/core';
 import {
   type CommonConfigOptions,
   defineEnvVar,
@@ -39,6 +40,30 @@ export const personServerEnvSpec = {
     description: 'Lifetime of the agent tokens this Agent Provider issues, seconds (at most 24 h).',
     schema: Type.Integer({ minimum: 60, maximum: 86_400 }),
     default: '3600',
+  }),
+  REVOCATION_TRUSTED_ISSUERS: defineEnvVar({
+    description:
+      'Server identifiers (comma-separated) trusted to revoke tokens they did not issue at POST /revoke (§Token Revocation: "or from a trusted PS"). The issuer of a token may always revoke it.',
+    default: '',
+    parse: (raw, ctx): readonly string[] => {
+      const list = raw
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== '');
+      const bad = list.filter((entry) => !isServerIdentifier(entry, { devMode: ctx.devMode }));
+      if (bad.length > 0) throw new TypeError(`not a server identifier: ${bad.join(', ')}`);
+      return Object.freeze(list);
+    },
+  }),
+  ACCEPT_CLARIFICATION_WITHOUT_ACTION: defineEnvVar({
+    description:
+      'Compatibility switch: accept a clarification answer POSTed to a pending URL without the `action` member (§Agent Response to Clarification requires it; the TypeScript agent SDK omits it). Off by default.',
+    default: '0',
+    parse: (raw) => {
+      if (raw === '1' || raw === 'true') return true;
+      if (raw === '0' || raw === 'false') return false;
+      throw new TypeError('must be 1 or 0');
+    },
   }),
   SEED_DEMO_PERSONS: defineEnvVar({
     description:

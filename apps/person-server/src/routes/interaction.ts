@@ -9,7 +9,12 @@ import {
   textField,
 } from '@aauth-ref/fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { renderConsentBody } from '../pages/consent-page.js';
+import { renderResourceInterstitial, renderResourceRefused } from '../pages/resource-interstitial.js';
+import { MAX_CLARIFICATION_ROUNDS, roundsOf } from '../services/clarification-service.js';
+import { describeConsent } from '../services/consent-view.js';
 import type { PendingRecord } from '../services/pending-service.js';
+import { agentCallbackErrorFor, RESOURCE_CALLBACK_PATH } from '../services/resource-interaction.js';
 import type { AppContext } from './context.js';
 import { redirectToSignIn, sendPsPage } from './pages.js';
 import { approveTokenRequest } from './token-approval.js';
@@ -21,7 +26,8 @@ import { approveTokenRequest } from './token-approval.js';
  * and binds the request to that person, and only that person's session may then decide.
  */
 export function registerInteractionRoutes(app: FastifyInstance, context: AppContext): void {
-  const { sessions, pending, enrollments, codeAttempts } = context;
+  const { sessions, pending, enrollments, codeAttempts, clarifications, resourceInteractions } = context;
+  const devMode = context.config.AAUTH_DEV;
 
   async function isThrottled(request: FastifyRequest, personId: string): Promise<boolean> {
     const decisions = await Promise.all([
@@ -96,16 +102,16 @@ export function registerInteractionRoutes(app: FastifyInstance, context: AppCont
 
   async function sendConsent(request: FastifyRequest, reply: FastifyReply, record: PendingRecord) {
     reply.header('cache-control', 'no-store');
-    const decisionButtons = html`<input type="hidden" name="request" value="${record.id}">
+    if (record.kind === 'enrollment') {
+      const decisionButtons = html`<input type="hidden" name="request" value="${record.id}">
 ${submitButton('Approve', { name: 'decision', value: 'approve' })}
 ${submitButton('Deny', { name: 'decision', value: 'deny', kind: 'secondary' })}`;
-    const form = postForm({
-      action: '/interaction',
-      csrf: await sessions.csrfField(request, reply),
-      body: decisionButtons,
-      label: 'Your decision',
-    });
-    if (record.kind === 'enrollment') {
+      const form = postForm({
+        action: '/interaction',
+        csrf: await sessions.csrfField(request, reply),
+        body: decisionButtons,
+        label: 'Your decision',
+      });
       const details = enrollments.describe(record);
       const body = html`<p>An agent asks to be enrolled at <strong>${context.siteName}</strong> and connected to you. Approve only if you started this on your own device.</p>
 <dl>
@@ -118,21 +124,77 @@ ${submitButton('Deny', { name: 'decision', value: 'deny', kind: 'secondary' })}`
 ${form}`;
       return sendPsPage(context, request, reply, 'Connect a new agent', body);
     }
-    const { plan } = record.request as { plan: { resource: string; scope?: string } };
     const isNew = !(await context.bindings.findBoundPerson({
       iss: record.owner.agentIss ?? '',
       sub: record.owner.agentSub ?? '',
     }));
-    const body = html`<p>${
-      isNew
-        ? 'A new agent asks to be connected to you and to act for you. Approve only if you started this.'
-        : 'An agent connected to you asks to act for you.'
-    }</p>
-<dl><dt>Agent</dt><dd><code>${record.owner.agentSub ?? ''}</code></dd><dt>Agent Provider</dt><dd>${record.owner.agentIss ?? ''}</dd>
-<dt>Resource</dt><dd>${plan.resource}</dd>
-${record.kind === 'auth_token' ? html`<dt>Access requested</dt><dd>${plan.scope ?? 'no scope'}</dd>` : ''}</dl>
-${form}`;
+    const view = await describeConsent(context.keys, record);
+    if (resourceInteractions.pendingResourceInteraction(record) !== undefined) {
+      // §Resource-Initiated Interaction: the resource's own flow comes before the PS consent.
+      const resourceName = view.resource.name ?? view.resource.id;
+      const redirect = await resourceInteractions.prepareRedirect(record, record.personId ?? '');
+      if (redirect.kind === 'refused') {
+        await resourceInteractions.failRefused(record, record.personId ?? '');
+        request.log.warn({ event: 'resource_interaction.refused' }, 'interaction url refused');
+        return sendPsPage(
+          context,
+          request,
+          reply,
+          'Request stopped',
+          renderResourceRefused(resourceName),
+          400,
+        );
+      }
+      if (redirect.kind === 'not_open') {
+        return message(
+          request,
+          reply,
+          'Request closed',
+          'This request is no longer waiting for a decision.',
+          410,
+        );
+      }
+      return sendPsPage(
+        context,
+        request,
+        reply,
+        'Additional permissions needed',
+        renderResourceInterstitial({ resourceName, continueUrl: redirect.url }),
+      );
+    }
+    const rounds = roundsOf(record);
+    const body = renderConsentBody({
+      view,
+      requestId: record.id,
+      step: record.clarificationStep,
+      csrf: await sessions.csrfField(request, reply),
+      devMode,
+      isNewAgent: isNew,
+      canAsk: clarifications.canAsk(record),
+      roundsLeft: Math.max(0, MAX_CLARIFICATION_ROUNDS - rounds),
+    });
     return sendPsPage(context, request, reply, 'Review the request', body);
+  }
+
+  /** A request the person held is gone: say whether the agent withdrew it (§Cancel Request). */
+  async function sendClosed(request: FastifyRequest, reply: FastifyReply, id: string, personId: string) {
+    const held = await pending.findHeldBy(id, personId);
+    if (held?.status === 'cancelled') {
+      return message(
+        request,
+        reply,
+        'Request withdrawn',
+        'The agent withdrew its request. There is nothing left to decide.',
+        410,
+      );
+    }
+    return message(
+      request,
+      reply,
+      'Request closed',
+      'This request is no longer waiting for a decision.',
+      410,
+    );
   }
 
   function finish(reply: FastifyReply, record: PendingRecord, error?: string) {
@@ -231,15 +293,7 @@ ${submitButton('Continue')}
     const id = formString(request.body, 'request') ?? '';
     const decision = formString(request.body, 'decision');
     const record = await pending.findInteraction(id, session.personId);
-    if (!record) {
-      return message(
-        request,
-        reply,
-        'Request closed',
-        'This request is no longer waiting for a decision.',
-        410,
-      );
-    }
+    if (!record) return sendClosed(request, reply, id, session.personId);
     if (decision === 'deny') {
       await pending.deny(record, session.personId);
       request.log.info({ event: 'interaction.denied', pendingKind: record.kind }, 'request denied');
@@ -252,6 +306,20 @@ ${submitButton('Continue')}
       return message(request, reply, 'Choose an answer', 'Choose Approve or Deny.', 400);
     }
     if (record.kind !== 'enrollment') {
+      const step = formString(request.body, 'step');
+      const changed = step !== undefined && step !== String(record.clarificationStep);
+      if (changed || resourceInteractions.pendingResourceInteraction(record) !== undefined) {
+        // The agent answered or changed its request after the page was shown: decide on what it is now.
+        return sendPsPage(
+          context,
+          request,
+          reply.header('cache-control', 'no-store'),
+          'Review the request again',
+          html`<p>The request changed after this page was shown. Review it again before deciding.</p>
+<p><a href="/interaction/requests/${record.id}">Review the request</a></p>`,
+          409,
+        );
+      }
       const approved = await approveTokenRequest(context, record, session.personId);
       if (approved === 'bound_to_other') {
         return message(
@@ -307,5 +375,86 @@ ${submitButton('Continue')}
         200,
       )
     );
+  });
+
+  /** The consent page of a request this person holds (after a question, an answer or the resource's flow). */
+  app.get<{ Params: { id: string } }>('/interaction/requests/:id', async (request, reply) => {
+    const session = await sessions.current(request);
+    if (!session) return redirectToSignIn(request, reply);
+    const record = await pending.findInteraction(request.params.id, session.personId);
+    if (!record) return sendClosed(request, reply, request.params.id, session.personId);
+    return sendConsent(request, reply, record);
+  });
+
+  /** §Clarification Chat: the person asks the agent a question from the consent page. */
+  app.post('/interaction/clarify', { preHandler: sessions.verifyCsrf }, async (request, reply) => {
+    const session = await sessions.current(request);
+    if (!session) return reply.redirect('/signin?return_to=%2Finteraction', 303);
+    const id = formString(request.body, 'request') ?? '';
+    const record = await pending.findInteraction(id, session.personId);
+    if (!record) return sendClosed(request, reply, id, session.personId);
+    const outcome = await clarifications.ask(
+      record,
+      session.personId,
+      formString(request.body, 'question') ?? '',
+    );
+    if (outcome === 'asked') {
+      request.log.info({ event: 'clarification.asked', round: roundsOf(record) + 1 }, 'question asked');
+      return reply.redirect(`/interaction/requests/${record.id}`, 303);
+    }
+    if (outcome === 'not_open') return sendClosed(request, reply, id, session.personId);
+    const texts: Record<Exclude<typeof outcome, 'asked' | 'not_open'>, string> = {
+      not_supported: 'This agent cannot answer questions.',
+      limit_reached: 'You have asked as many questions as this request allows.',
+      awaiting_answer: 'The agent has not answered your last question yet.',
+      invalid_question: 'Write a question of at most 2000 characters.',
+    };
+    return sendPsPage(
+      context,
+      request,
+      reply.header('cache-control', 'no-store'),
+      'Question not sent',
+      html`<p>${texts[outcome]}</p><p><a href="/interaction/requests/${record.id}">Back to the request</a></p>`,
+      400,
+    );
+  });
+
+  /**
+   * §Resource-Initiated Interaction steps 4–5: the resource sends the browser back. An `error` ends
+   * the request with the mapped polling error (§Interaction Callback Errors); otherwise the PS
+   * consent follows.
+   */
+  app.get<{ Params: { id: string } }>(`${RESOURCE_CALLBACK_PATH}/:id`, async (request, reply) => {
+    const session = await sessions.current(request);
+    if (!session) return redirectToSignIn(request, reply);
+    const query = request.query as Record<string, unknown>;
+    const error = typeof query.error === 'string' ? query.error : undefined;
+    const outcome = await resourceInteractions.handleCallback(request.params.id, session.personId, error);
+    if (outcome.kind === 'unknown') {
+      return message(
+        request,
+        reply,
+        'Link not valid',
+        'This link is not valid or has already been used.',
+        410,
+      );
+    }
+    if (outcome.kind === 'failed') {
+      request.log.info(
+        { event: 'resource_interaction.failed', status: outcome.status },
+        'resource interaction failed',
+      );
+      return (
+        finish(reply, outcome.record, agentCallbackErrorFor(outcome.status)) ??
+        message(
+          request,
+          reply,
+          'Request stopped',
+          'The resource did not complete its part, so the request was stopped. You can close this page.',
+          200,
+        )
+      );
+    }
+    return reply.redirect(`/interaction/requests/${outcome.record.id}`, 303);
   });
 }

@@ -27,7 +27,7 @@ export async function replyToPoll(
     location: request.url.split('?')[0]!,
     retryAfter: answer.retryAfter,
     ...(answer.requirement ? { requirement: answer.requirement } : {}),
-    body: { status: answer.status },
+    body: { ...answer.body, status: answer.status },
   });
 }
 

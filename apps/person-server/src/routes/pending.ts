@@ -1,4 +1,4 @@
-import type { AAuthRequestContext, RouteAAuthConfig } from '@aauth-ref/fastify';
+import { type AAuthRequestContext, type RouteAAuthConfig, replyPending } from '@aauth-ref/fastify';
 import type { FastifyInstance } from 'fastify';
 import type { PendingOwner } from '../services/pending-service.js';
 import type { AppContext } from './context.js';
@@ -7,16 +7,41 @@ import { replyToCancel, replyToPoll } from './pending-reply.js';
 /** Agents poll with the agent token that made the request (§Pending URL Security: identity on every poll). */
 const POLL: RouteAAuthConfig = { schemes: ['jwt'], tokenKinds: ['agent'] };
 const CANCEL: RouteAAuthConfig = { schemes: ['jwt'], tokenKinds: ['agent'], stateChanging: true };
+/** §Clarification Response: the body is covered by the signature (`content-digest`). */
+const RESPOND: RouteAAuthConfig = {
+  schemes: ['jwt'],
+  tokenKinds: ['agent'],
+  requireBodyComponents: true,
+  stateChanging: true,
+};
 
 function ownerOf(aauth: AAuthRequestContext | null): PendingOwner {
   const claims = aauth?.claims;
   return { agentIss: claims?.iss ?? null, agentSub: claims?.sub ?? null, durableJkt: null };
 }
 
-/** `GET|DELETE /pending/:id`: the pending URLs of the PS token endpoints (§Deferred Responses). */
+/**
+ * `GET|POST|DELETE /pending/:id`: the pending URLs of the PS token endpoints (§Deferred Responses).
+ * `POST` carries the agent's answer to a clarification (§Agent Response to Clarification); after it
+ * the agent resumes polling, so the answer is another `202` for the same pending URL (§Deferred
+ * Response State Machine: anything else would end the agent's polling).
+ */
 export function registerPendingRoutes(app: FastifyInstance, context: AppContext): void {
   app.get<{ Params: { id: string } }>('/pending/:id', { config: { aauth: POLL } }, (request, reply) =>
     replyToPoll(request, reply, context.pending, request.params.id, ownerOf(request.aauth)),
+  );
+  app.post<{ Params: { id: string } }>(
+    '/pending/:id',
+    { config: { aauth: RESPOND } },
+    async (request, reply) => {
+      await context.clarifications.respond(request.params.id, ownerOf(request.aauth), request.body);
+      request.log.info({ event: 'clarification.answered' }, 'clarification answered');
+      return replyPending(reply, {
+        location: request.url.split('?')[0]!,
+        retryAfter: context.pending.retryAfterSeconds,
+        body: { status: 'interacting' },
+      });
+    },
   );
   app.delete<{ Params: { id: string } }>('/pending/:id', { config: { aauth: CANCEL } }, (request, reply) =>
     replyToCancel(reply, context.pending, request.params.id, ownerOf(request.aauth)),

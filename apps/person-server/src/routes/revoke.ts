@@ -1,58 +1,52 @@
-import { DWK, Forbidden, InvalidRequest, NotFound } from '@aauth-ref/core';
+import { DWK, Forbidden, InvalidRequest } from '@aauth-ref/core';
 import type { RouteAAuthConfig } from '@aauth-ref/fastify';
 import type { FastifyInstance } from 'fastify';
+import type { RevocationService } from '../services/revocation-service.js';
 import type { AppContext } from './context.js';
 
 /**
- * `POST /revoke` (`revocation_endpoint`, §Token Revocation). Callers identify themselves with
- * `jwks_uri` (their issuer's published key); only the issuer of the token may revoke it. The
- * revocation is keyed by `(iss, jti)` and consulted by the verification hook on every request.
+ * `POST /revoke` (`revocation_endpoint`, §Token Revocation). Server callers identify themselves with
+ * `jwks_uri` (Signature-Key §3.6; `id` is their issuer), the body covered by the signature
+ * (§Covered Components). The service decides who may revoke what; revocation state is keyed by
+ * `(iss, jti)` and consulted by the verification hook on every request.
  */
 const REVOKE: RouteAAuthConfig = {
   schemes: ['jwks_uri'],
-  jwksUriDwks: [DWK.agent, DWK.person, DWK.access],
+  jwksUriDwks: [DWK.agent, DWK.resource, DWK.access, DWK.person],
   requireBodyComponents: true,
   stateChanging: true,
 };
 
-export function registerRevokeRoute(app: FastifyInstance, context: AppContext): void {
-  const { prisma, issuer } = context;
+/** Longest `jti` accepted: the identifiers this PS mints are far shorter; others are bounded for storage. */
+const MAX_JTI_LENGTH = 256;
 
-  /** Tokens this origin issued are recognized from its records; others only by their issuer's word. */
-  async function isKnown(jti: string): Promise<boolean> {
-    const [agent, person, auth] = await Promise.all([
-      prisma.issuedAgentToken.findUnique({ where: { jti }, select: { jti: true } }),
-      prisma.personTokenRecord.findUnique({ where: { jti }, select: { jti: true } }),
-      prisma.issuedAuthToken.findUnique({ where: { jti }, select: { jti: true } }),
-    ]);
-    return agent !== null || person !== null || auth !== null;
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Revocation and its cascade; `settled()` waits for notices still being sent. */
+    revocations: RevocationService;
   }
+}
+
+export function registerRevokeRoute(app: FastifyInstance, context: AppContext): void {
+  app.decorate('revocations', context.revocations);
+  // Graceful shutdown lets the notices already started finish (each is bounded by the egress timeout).
+  app.addHook('onClose', async () => context.revocations.settled());
 
   app.post('/revoke', { config: { aauth: REVOKE } }, async (request, reply) => {
-    const body = request.body as Record<string, unknown> | undefined;
-    const iss = body?.iss;
-    const jti = body?.jti;
-    if (typeof iss !== 'string' || iss === '' || typeof jti !== 'string' || jti === '' || jti.length > 256) {
+    const body = request.body;
+    const { iss, jti } =
+      typeof body === 'object' && body !== null && !Array.isArray(body)
+        ? (body as Record<string, unknown>)
+        : ({} as Record<string, unknown>);
+    if (typeof iss !== 'string' || iss === '' || typeof jti !== 'string' || jti === '') {
       throw new InvalidRequest('iss and jti are required strings.');
     }
+    if (jti.length > MAX_JTI_LENGTH || iss.length > 2048) {
+      throw new InvalidRequest('iss or jti is too long.');
+    }
     const signer = request.aauth?.signer;
-    // §Token Revocation: "MUST only accept revocation from the issuer of the token being revoked".
-    if (signer?.scheme !== 'jwks_uri' || signer.id !== iss) {
-      throw new Forbidden('Only the issuer of a token may revoke it here.');
-    }
-    if (iss === issuer && !(await isKnown(jti))) throw new NotFound('No such token.');
-    await prisma.revocation.upsert({
-      where: { iss_jti: { iss, jti } },
-      create: { iss, jti, revokedAt: new Date(context.clock.now()) },
-      update: {},
-    });
-    if (iss === issuer) {
-      await prisma.issuedAuthToken.updateMany({
-        where: { jti, revokedAt: null },
-        data: { revokedAt: new Date(context.clock.now()) },
-      });
-    }
-    request.log.info({ event: 'token.revoked' }, 'token revoked');
+    if (signer?.scheme !== 'jwks_uri') throw new Forbidden('Revocation requires a jwks_uri signer.');
+    await context.revocations.revoke({ signerId: signer.id, iss, jti });
     return reply.code(200).header('cache-control', 'no-store').send({});
   });
 }

@@ -43,7 +43,8 @@ export async function replyNeedsConsent(
   const created = await context.pending.create({
     kind,
     owner: { agentIss: agent.claims.iss, agentSub: agent.claims.sub, durableJkt: null },
-    request: { plan },
+    // The capabilities decide later whether the person may ask questions (§Clarification Chat).
+    request: { plan, capabilities },
     interaction: true,
   });
   return replyPending(reply, {

@@ -9,6 +9,7 @@ import {
   generateInteractionCode,
   NotFound,
   normalizeInteractionCode,
+  ServerError,
   SlowDown,
 } from '@aauth-ref/core';
 
@@ -28,7 +29,43 @@ export type PendingStatus =
   | 'denied'
   | 'abandoned'
   | 'expired'
-  | 'cancelled';
+  | 'cancelled'
+  /** The resource's own interaction failed (§Interaction Callback Errors → `server_error`). */
+  | 'failed';
+
+/** One question of the clarification chat and the agent's answer (§Clarification Chat). */
+export interface ClarificationTurn {
+  /** Markdown from the person; sanitized when shown. */
+  readonly question: string;
+  /** ISO 8601. */
+  readonly asked_at: string;
+  readonly answer?: ClarificationAnswer;
+}
+
+export type ClarificationAnswer =
+  | { readonly action: 'clarification_response'; readonly text: string; readonly answered_at: string }
+  | {
+      readonly action: 'updated_request';
+      readonly justification?: string;
+      /** The scope of the new resource token (absent when it has none). */
+      readonly scope?: string;
+      readonly answered_at: string;
+    };
+
+/** The `clarification` column: the whole chat, oldest first. */
+export interface ClarificationState {
+  readonly turns: readonly ClarificationTurn[];
+}
+
+/** A clarification step to write: conditional on `step` still being the current one. */
+export interface ClarificationWrite {
+  readonly step: number;
+  readonly clarification: ClarificationState;
+  /** Only the person who holds the interaction may ask. */
+  readonly personId?: string;
+  /** An updated request replaces what the platform completes after consent. */
+  readonly request?: unknown;
+}
 
 /** Who may poll: the agent, or (enrollment) the durable key. */
 export interface PendingOwner {
@@ -51,6 +88,13 @@ export interface PendingRecord {
   readonly codeConsumedAt: Date | null;
   readonly personId: string | null;
   readonly callbackUrl: string | null;
+  readonly clarification: ClarificationState | null;
+  /** Steps of the chat (each question, each answer): odd while a question awaits the agent. */
+  readonly clarificationStep: number;
+  /** §Resource-Initiated Interaction: the per-flow callback segment, once the interstitial was shown. */
+  readonly resourceCallbackId: string | null;
+  /** When the resource's own interaction came back successfully. */
+  readonly resourceDoneAt: Date | null;
   readonly retryAfter: number;
   readonly lastPolledAt: Date | null;
   readonly createdAt: Date;
@@ -61,8 +105,20 @@ export interface PendingRecord {
 
 export type NewPendingRecord = Omit<
   PendingRecord,
-  'status' | 'result' | 'codeConsumedAt' | 'personId' | 'callbackUrl' | 'terminalAt'
+  | 'status'
+  | 'result'
+  | 'codeConsumedAt'
+  | 'personId'
+  | 'callbackUrl'
+  | 'terminalAt'
+  | 'clarification'
+  | 'clarificationStep'
+  | 'resourceCallbackId'
+  | 'resourceDoneAt'
 >;
+
+/** What an `interacting` request may end as by the person's or the resource's doing. */
+export type DecidedStatus = 'denied' | 'abandoned' | 'expired' | 'failed';
 
 /** Persistence of pending requests; every conditional write reports whether it took effect. */
 export interface PendingStore {
@@ -74,8 +130,15 @@ export interface PendingStore {
   finish(id: string, at: Date, status?: PendingStatus): Promise<boolean>;
   /** `pending` → `interacting`, bound to `personId`, unless the code was consumed already. */
   consumeCode(id: string, personId: string, at: Date, callbackUrl: string | null): Promise<boolean>;
-  /** `interacting` (by `personId`) → `denied`/`abandoned`. */
-  decide(id: string, personId: string, status: 'denied' | 'abandoned'): Promise<boolean>;
+  /** `interacting` (by `personId`) → a failed end. */
+  decide(id: string, personId: string, status: DecidedStatus): Promise<boolean>;
+  /** Writes the next step of the chat of an `interacting` request, if `step` is still current. */
+  writeClarification(id: string, write: ClarificationWrite): Promise<boolean>;
+  /** Sets the resource callback segment unless one is set already. */
+  setResourceCallback(id: string, personId: string, callbackId: string): Promise<boolean>;
+  findByResourceCallback(callbackId: string): Promise<PendingRecord | undefined>;
+  /** Marks the resource's own interaction done, once. */
+  completeResourceInteraction(id: string, personId: string, at: Date): Promise<boolean>;
 }
 
 export interface PendingServiceDeps {
@@ -107,6 +170,8 @@ export type PollAnswer =
       readonly status: 'pending' | 'interacting';
       readonly retryAfter: number;
       readonly requirement?: AAuthRequirement;
+      /** Members added to the `202` body (§Clarification Required: `clarification`, `timeout`). */
+      readonly body?: Readonly<Record<string, unknown>>;
     }
   | { readonly kind: 'result'; readonly result: unknown };
 
@@ -134,6 +199,13 @@ export interface PendingService {
   deny(record: PendingRecord, personId: string): Promise<boolean>;
   /** The pending record if `personId` holds its interaction and it is still open. */
   findInteraction(id: string, personId: string): Promise<PendingRecord | undefined>;
+  /** The record `personId` holds the interaction of, open or not (e.g. to say it was withdrawn). */
+  findHeldBy(id: string, personId: string): Promise<PendingRecord | undefined>;
+  /** Loads an open request for its owner: `NotFound` for another requester, `Gone` once terminal. */
+  loadForOwner(id: string, owner: PendingOwner): Promise<PendingRecord>;
+  /** Ends an `interacting` request held by `personId` with a failure status. */
+  fail(record: PendingRecord, personId: string, status: DecidedStatus): Promise<boolean>;
+  readonly store: PendingStore;
   readonly retryAfterSeconds: number;
 }
 
@@ -156,6 +228,13 @@ const PENDING_ID = /^[A-Za-z0-9_-]{43}$/;
 
 function sameOwner(a: PendingOwner, b: PendingOwner): boolean {
   return a.agentIss === b.agentIss && a.agentSub === b.agentSub && a.durableJkt === b.durableJkt;
+}
+
+/** The question that still awaits the agent's answer, if any. */
+export function openQuestion(record: PendingRecord): ClarificationTurn | undefined {
+  if (record.status !== 'interacting' || record.clarificationStep % 2 === 0) return undefined;
+  const last = record.clarification?.turns.at(-1);
+  return last !== undefined && last.answer === undefined ? last : undefined;
 }
 
 function isOpen(status: PendingStatus): status is 'pending' | 'interacting' {
@@ -203,6 +282,12 @@ export function createPendingService(deps: PendingServiceDeps): PendingService {
         if (!(await store.finish(record.id, at))) throw new Gone('This pending request has ended.');
         throw new Abandoned('The person did not complete the interaction.');
       case 'expired':
+        // Set without terminalAt only by a resource callback (`interaction_expired`).
+        if (!(await store.finish(record.id, at))) throw new Gone('This pending request has ended.');
+        throw new Expired('The interaction expired before the person completed it.');
+      case 'failed':
+        if (!(await store.finish(record.id, at))) throw new Gone('This pending request has ended.');
+        throw new ServerError('The interaction could not be completed.');
       case 'cancelled':
         await store.finish(record.id, at);
         throw new Gone('This pending request has ended.');
@@ -221,6 +306,8 @@ export function createPendingService(deps: PendingServiceDeps): PendingService {
 
   return {
     retryAfterSeconds: retryAfter,
+    store,
+    loadForOwner: load,
 
     async create({ kind, owner, request, interaction }) {
       const at = now();
@@ -264,7 +351,7 @@ export function createPendingService(deps: PendingServiceDeps): PendingService {
         if (!next || next.terminalAt !== null) throw new Gone('This pending request has ended.');
         const answer = await settle(next);
         if (answer) return answer;
-        const changed = next.status !== record.status;
+        const changed = next.status !== record.status || next.clarificationStep !== record.clarificationStep;
         record = next;
         if (changed) break;
       }
@@ -272,6 +359,18 @@ export function createPendingService(deps: PendingServiceDeps): PendingService {
       const status = record.status === 'interacting' ? 'interacting' : 'pending';
       // The code is repeated only until the person has opened it; afterwards it is spent (single use).
       const offerCode = status === 'pending' && record.interactionCode !== null;
+      const question = openQuestion(record);
+      if (question !== undefined) {
+        // §Clarification Required: the question, and how long the agent has to answer it.
+        const timeout = Math.max(0, Math.floor((record.expiresAt.getTime() - clock.now()) / 1000));
+        return {
+          kind: 'pending',
+          status,
+          retryAfter: record.retryAfter,
+          requirement: { requirement: 'clarification' },
+          body: { clarification: question.question, timeout },
+        };
+      }
       return {
         kind: 'pending',
         status,
@@ -303,6 +402,15 @@ export function createPendingService(deps: PendingServiceDeps): PendingService {
 
     deny(record, personId) {
       return store.decide(record.id, personId, 'denied');
+    },
+
+    async findHeldBy(id, personId) {
+      const record = PENDING_ID.test(id) ? await store.find(id) : undefined;
+      return record?.personId === personId ? record : undefined;
+    },
+
+    fail(record, personId, status) {
+      return store.decide(record.id, personId, status);
     },
 
     async findInteraction(id, personId) {

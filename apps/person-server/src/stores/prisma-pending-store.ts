@@ -1,5 +1,6 @@
 import type { Prisma } from '../generated/prisma/client.js';
 import type {
+  ClarificationState,
   NewPendingRecord,
   PendingKind,
   PendingRecord,
@@ -22,6 +23,10 @@ function toRecord(row: Row): PendingRecord {
     codeConsumedAt: row.codeConsumedAt,
     personId: row.personId,
     callbackUrl: row.callbackUrl,
+    clarification: (row.clarification as ClarificationState | null) ?? null,
+    clarificationStep: row.clarificationRound,
+    resourceCallbackId: row.resourceCallbackId,
+    resourceDoneAt: row.resourceDoneAt,
     retryAfter: row.retryAfter,
     lastPolledAt: row.lastPolledAt,
     createdAt: row.createdAt,
@@ -80,6 +85,41 @@ export function createPrismaPendingStore(prisma: PrismaClient): PendingStore {
       const result = await prisma.pendingRequest.updateMany({
         where: { id, personId, status: 'interacting', terminalAt: null },
         data: { status },
+      });
+      return result.count === 1;
+    },
+    async writeClarification(id, write) {
+      const result = await prisma.pendingRequest.updateMany({
+        where: {
+          id,
+          status: 'interacting',
+          terminalAt: null,
+          clarificationRound: write.step,
+          ...(write.personId === undefined ? {} : { personId: write.personId }),
+        },
+        data: {
+          clarification: write.clarification as unknown as Prisma.InputJsonValue,
+          clarificationRound: write.step + 1,
+          ...(write.request === undefined ? {} : { request: write.request as Prisma.InputJsonValue }),
+        },
+      });
+      return result.count === 1;
+    },
+    async setResourceCallback(id, personId, callbackId) {
+      const result = await prisma.pendingRequest.updateMany({
+        where: { id, personId, status: 'interacting', terminalAt: null, resourceCallbackId: null },
+        data: { resourceCallbackId: callbackId },
+      });
+      return result.count === 1;
+    },
+    async findByResourceCallback(callbackId) {
+      const row = await prisma.pendingRequest.findUnique({ where: { resourceCallbackId: callbackId } });
+      return row ? toRecord(row) : undefined;
+    },
+    async completeResourceInteraction(id, personId, at) {
+      const result = await prisma.pendingRequest.updateMany({
+        where: { id, personId, status: 'interacting', terminalAt: null, resourceDoneAt: null },
+        data: { resourceDoneAt: at },
       });
       return result.count === 1;
     },

@@ -16,6 +16,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp, MIGRATIONS_DIR } from '../../src/app.js';
 import { loadConfig, type PersonServerConfig } from '../../src/config.js';
 import { seedDemoPersons } from '../../src/seed.js';
+import type { OutboundFetch } from '../../src/services/outbound-signer.js';
 import { createPrismaClient, type PrismaClient } from '../../src/stores/prisma.js';
 import { createPrismaPersonStore } from '../../src/stores/prisma-persons.js';
 
@@ -46,7 +47,15 @@ export const offlineKeys: IssuerKeyResolver = {
   },
 };
 
-export async function startTestApp(options: { remoteKeys?: IssuerKeyResolver } = {}): Promise<TestApp> {
+export interface TestAppOptions {
+  remoteKeys?: IssuerKeyResolver;
+  /** Observes the PS's own outbound requests (revocation notices) instead of sending them. */
+  outboundFetch?: OutboundFetch;
+  /** Extra configuration variables. */
+  env?: Record<string, string>;
+}
+
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const { db, drop } = await createTestDatabase({ migrationsDir: MIGRATIONS_DIR });
   const dataDir = await mkdtemp(join(tmpdir(), 'ps-test-'));
   const config = loadConfig({
@@ -54,6 +63,7 @@ export async function startTestApp(options: { remoteKeys?: IssuerKeyResolver } =
     LOG_LEVEL: 'silent',
     DATA_DIR: dataDir,
     SEED_DEMO_PERSONS: '0',
+    ...options.env,
   });
   const clock = createFakeClock();
   const prisma = createPrismaClient(db);
@@ -71,6 +81,7 @@ export async function startTestApp(options: { remoteKeys?: IssuerKeyResolver } =
       logger: false,
       keepDatabaseOpen: true,
       pendingSleep: async () => undefined,
+      ...(options.outboundFetch ? { outboundFetch: options.outboundFetch } : {}),
     });
   const harness: TestApp = {
     app: await build(),
