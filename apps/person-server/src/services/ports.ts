@@ -81,6 +81,8 @@ export interface PersonTokenRecord {
   readonly subagentSub: string | null;
   readonly cnfJkt: string;
   readonly issuedAt: Date;
+  /** `(ps, jti)` was revoked (§Token Revocation): a resource token naming it is refused. */
+  readonly revoked?: boolean;
 }
 
 export interface PersonTokenRecordStore {

@@ -237,6 +237,10 @@ export async function checkResourceToken(
       'The person token named by presented_jti is not known to this person server.',
     );
   }
+  // A revoked person token cannot stand behind a new authorization (§Token Revocation).
+  if (record.revoked === true) {
+    throw new InvalidResourceToken('The person token named by presented_jti has been revoked.');
+  }
   const mismatched: string[] = [];
   // The person token's `aud` is the resource: a resource token from another resource cannot reuse it.
   if (claims.iss !== record.resource) mismatched.push('iss');

@@ -48,7 +48,13 @@ export function createPrismaPersonTokenRecordStore(prisma: PrismaClient): Person
       await prisma.personTokenRecord.create({ data: { ...record } });
     },
     async findByJti(jti) {
-      return (await prisma.personTokenRecord.findUnique({ where: { jti } })) ?? undefined;
+      const record = await prisma.personTokenRecord.findUnique({ where: { jti } });
+      if (record === null) return undefined;
+      const revocation = await prisma.revocation.findUnique({
+        where: { iss_jti: { iss: record.ps, jti } },
+        select: { jti: true },
+      });
+      return { ...record, revoked: revocation !== null };
     },
     async hasIssuedForResource(agent, resource) {
       const row = await prisma.personTokenRecord.findFirst({

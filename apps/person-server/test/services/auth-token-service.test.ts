@@ -379,6 +379,17 @@ describe('resource token verification (§Resource Token Verification, §Token En
     );
   });
 
+  it('rejects a resource token naming a revoked person token with 400 invalid_resource_token (§Token Revocation)', async () => {
+    const { h, agent, pt, request } = await setup();
+    const record = h.stores.personTokens.records.get(pt.jti)!;
+    h.stores.personTokens.records.set(pt.jti, { ...record, revoked: true });
+    await expectRejection(
+      request({ resource_token: h.makeResourceToken(pt, agent.key) }),
+      400,
+      'invalid_resource_token',
+    );
+  });
+
   it('accepts the older claim name person_token_jti for presented_jti', async () => {
     const { h, agent, pt, request } = await setup();
     const rt = h.makeResourceToken(pt, agent.key, { presented_jti: undefined, person_token_jti: pt.jti });
