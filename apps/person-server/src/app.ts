@@ -2,37 +2,25 @@ import { fileURLToPath } from 'node:url';
 import {
   admitUrl,
   type Clock,
-  createCompositeKeyResolver,
-  createHttpKeyResolver,
-  createLocalKeyResolver,
-  createTokenVerifier,
   DWK,
   type HostResolver,
   type IssuerKeyResolver,
   systemClock,
 } from '@aauth-ref/core';
+import { createDatabaseReplayCache, createReadinessCheck, type Database } from '@aauth-ref/db';
 import {
-  createDatabaseReplayCache,
-  type Database,
-  isMigrationStatusReady,
-  migrationStatus,
-} from '@aauth-ref/db';
-import {
-  aauthPlugin,
-  createLoggerOptions,
+  createAAuthServer,
   createLoginThrottle,
   createMemoryRateLimiter,
   createPageSessions,
   createSessionStore,
-  fastifyTrustProxy,
   type KeyRing,
   type LoggerOptionsExtra,
-  registerHealthRoutes,
   registerJwksRoute,
   registerMetadataRoute,
   registerWebKit,
 } from '@aauth-ref/fastify';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { PersonServerConfig } from './config.js';
 import {
   AP_JWKS_PATH,
@@ -110,31 +98,19 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
   const psMetadata = buildPersonServerMetadata(issuer);
   const apMetadata = buildAgentProviderMetadata(issuer);
 
-  const localKeys = createLocalKeyResolver([
-    { issuer, dwk: DWK.person, keys: deps.psKeys.published, metadata: psMetadata },
-    { issuer, dwk: DWK.agent, keys: deps.apKeys.published, metadata: apMetadata },
-  ]);
-  const keys = createCompositeKeyResolver(
-    localKeys,
-    deps.remoteKeys ?? createHttpKeyResolver({ policy: config.egressPolicy, clock }),
-  );
-  const tokens = createTokenVerifier({ clock, keys, identifierPolicy: config.identifierPolicy });
-
-  const logger =
-    deps.logger === false
-      ? false
-      : createLoggerOptions(config.LOG_LEVEL, typeof deps.logger === 'object' ? deps.logger : {});
-  const app = Fastify({ logger, trustProxy: fastifyTrustProxy(config.TRUST_PROXY) });
-
-  await app.register(aauthPlugin, {
-    issuer,
-    identifierPolicy: config.identifierPolicy,
-    clock,
-    keys,
-    tokens,
+  const { app, keys, tokens } = await createAAuthServer({
+    config,
     role: 'person-server',
+    clock,
+    localIssuers: [
+      { issuer, dwk: DWK.person, keys: deps.psKeys.published, metadata: psMetadata },
+      { issuer, dwk: DWK.agent, keys: deps.apKeys.published, metadata: apMetadata },
+    ],
+    ...(deps.remoteKeys ? { remoteKeys: deps.remoteKeys } : {}),
+    ...(deps.logger === undefined ? {} : { logger: deps.logger }),
     replayCache: createDatabaseReplayCache(deps.database, clock),
     revocations: createPrismaRevocationChecker(prisma),
+    ready: createReadinessCheck(deps.database, migrationsDir),
   });
   registerWebKit(app);
 
@@ -257,11 +233,6 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
   registerMetadataRoute(app, DWK.agent, apMetadata);
   registerJwksRoute(app, PS_JWKS_PATH, () => deps.psKeys.published);
   registerJwksRoute(app, AP_JWKS_PATH, () => deps.apKeys.published);
-  registerHealthRoutes(app, {
-    ready: async () =>
-      (await deps.database.ping()) &&
-      isMigrationStatusReady(await migrationStatus(deps.database, migrationsDir)),
-  });
   registerSignInRoutes(app, context);
   registerDashboardRoute(app, context);
   registerInteractionRoutes(app, context);

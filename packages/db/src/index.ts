@@ -14,6 +14,7 @@ export {
 } from './migrations.js';
 export { openDatabase } from './open-database.js';
 export { type DiffSchemaOptions, diffSchemaAgainstMigrations, MIGRATION_LOCKFILE } from './prisma-engine.js';
+export { createReadinessCheck } from './readiness.js';
 export { createDatabaseReplayCache, type DatabaseReplayCache } from './replay-cache.js';
 export type {
   Database,

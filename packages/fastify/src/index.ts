@@ -44,6 +44,7 @@ export {
   parseCommonConfig,
   readEnv,
 } from './server/config.js';
+export { type AAuthServer, type AAuthServerOptions, createAAuthServer } from './server/foundation.js';
 export type {
   GenerateSigningKeysOptions,
   KeyRing,
