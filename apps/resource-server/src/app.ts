@@ -1,46 +1,43 @@
 import { fileURLToPath } from 'node:url';
+import { type Clock, DWK, type IssuerKeyResolver, systemClock } from '@aauth-ref/core';
+import { createDatabaseReplayCache, createReadinessCheck, type Database } from '@aauth-ref/db';
 import {
-  type Clock,
-  createCompositeKeyResolver,
-  createHttpKeyResolver,
-  createLocalKeyResolver,
-  createTokenVerifier,
-  DWK,
-  type IssuerKeyResolver,
-  systemClock,
-} from '@aauth-ref/core';
-import {
-  createDatabaseReplayCache,
-  type Database,
-  isMigrationStatusReady,
-  migrationStatus,
-} from '@aauth-ref/db';
-import {
-  aauthPlugin,
-  createLoggerOptions,
-  fastifyTrustProxy,
+  createAAuthServer,
+  createLoginThrottle,
+  createMemoryRateLimiter,
+  createPageSessions,
+  createSessionStore,
   type KeyRing,
   type LoggerOptionsExtra,
-  registerHealthRoutes,
   registerJwksRoute,
   registerMetadataRoute,
+  registerWebKit,
 } from '@aauth-ref/fastify';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { ResourceServerConfig } from './config.js';
 import { buildResourceMetadata, JWKS_PATH } from './metadata.js';
 import { registerAgentWhoamiRoute } from './routes/agent-whoami.js';
 import { registerAuthorizationRoute } from './routes/authorization.js';
 import type { AppContext } from './routes/context.js';
+import { registerInteractionRoutes } from './routes/interaction.js';
+import { registerJournalRoute } from './routes/journal.js';
 import { registerMeRoute } from './routes/me.js';
 import { registerNotesRoutes } from './routes/notes.js';
+import { registerPendingRoute } from './routes/pending.js';
 import { registerRevocationRoute } from './routes/revocation.js';
+import { registerSignInRoutes } from './routes/signin.js';
 import { createAccessService } from './services/access-service.js';
 import { createNotesService } from './services/notes-service.js';
+import { createPendingService } from './services/pending-service.js';
 import { createRevocationService } from './services/revocation-service.js';
+import { createSessionTokenService } from './services/session-tokens.js';
 import { createPrismaClient, type PrismaClient } from './stores/prisma.js';
 import { createPrismaNoteStore } from './stores/prisma-notes.js';
+import { createPrismaPendingStore } from './stores/prisma-pending.js';
 import { createPrismaRevocationChecker, createPrismaRevocationStore } from './stores/prisma-revocations.js';
+import { createPrismaSessionTokenStore } from './stores/prisma-session-tokens.js';
 import { createPrismaTokenRecordStore } from './stores/prisma-token-records.js';
+import { createPrismaSessionBackend, createPrismaUserStore } from './stores/prisma-users.js';
 
 /** The committed Prisma migrations (also in the built image: `dist/` sits next to `prisma/`). */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../prisma/migrations', import.meta.url));
@@ -71,32 +68,19 @@ export async function buildApp(config: ResourceServerConfig, deps: AppDeps): Pro
     signatureWindow: config.SIGNATURE_WINDOW_SECONDS,
   });
 
-  const localKeys = createLocalKeyResolver([
-    { issuer, dwk: DWK.resource, keys: deps.keys.published, metadata },
-  ]);
-  const keys = createCompositeKeyResolver(
-    localKeys,
-    deps.remoteKeys ?? createHttpKeyResolver({ policy: config.egressPolicy, clock }),
-  );
-  const tokens = createTokenVerifier({ clock, keys, identifierPolicy: config.identifierPolicy });
-
-  const logger =
-    deps.logger === false
-      ? false
-      : createLoggerOptions(config.LOG_LEVEL, typeof deps.logger === 'object' ? deps.logger : {});
-  const app = Fastify({ logger, trustProxy: fastifyTrustProxy(config.TRUST_PROXY) });
-
-  await app.register(aauthPlugin, {
-    issuer,
-    identifierPolicy: config.identifierPolicy,
-    clock,
-    keys,
-    tokens,
+  const { app } = await createAAuthServer({
+    config,
     role: 'resource',
+    clock,
+    localIssuers: [{ issuer, dwk: DWK.resource, keys: deps.keys.published, metadata }],
+    ...(deps.remoteKeys ? { remoteKeys: deps.remoteKeys } : {}),
+    ...(deps.logger === undefined ? {} : { logger: deps.logger }),
     windowSeconds: config.SIGNATURE_WINDOW_SECONDS,
     replayCache: createDatabaseReplayCache(deps.database, clock),
     revocations: createPrismaRevocationChecker(prisma),
+    ready: createReadinessCheck(deps.database, migrationsDir),
   });
+  registerWebKit(app);
 
   const knownScopes = new Set(Object.keys(config.SCOPES));
   const records = createPrismaTokenRecordStore(prisma);
@@ -111,12 +95,48 @@ export async function buildApp(config: ResourceServerConfig, deps: AppDeps): Pro
     knownScopes,
     resourceTokenTtlSeconds: config.RESOURCE_TOKEN_TTL_SECONDS,
   });
+  const noteStore = createPrismaNoteStore(prisma);
+  const siteName = metadata.name ?? 'AAuth Reference Notes';
   const context: AppContext = {
     config,
     issuer,
     clock,
     access,
-    notes: createNotesService({ store: createPrismaNoteStore(prisma), clock }),
+    database: deps.database,
+    noteStore,
+    records,
+    notes: createNotesService({ store: noteStore, clock }),
+    pending: createPendingService({
+      store: createPrismaPendingStore(prisma),
+      clock,
+      interactionUrl: `${issuer}/interaction`,
+      ttlSeconds: config.PENDING_TTL_SECONDS,
+    }),
+    sessionTokens: createSessionTokenService({
+      store: createPrismaSessionTokenStore(prisma),
+      clock,
+      ttlSeconds: config.SESSION_TOKEN_TTL_SECONDS,
+      rollSeconds: config.SESSION_TOKEN_ROLL_SECONDS,
+      graceSeconds: config.SESSION_TOKEN_GRACE_SECONDS,
+    }),
+    users: createPrismaUserStore(prisma),
+    sessions: createPageSessions({
+      store: createSessionStore(createPrismaSessionBackend(prisma), { clock }),
+      cookiePrefix: 'rs',
+      issuer,
+      secureCookies: !config.AAUTH_DEV,
+      siteName,
+      clock,
+    }),
+    siteName,
+    loginThrottle: createLoginThrottle({
+      perUsername: createMemoryRateLimiter({ limit: 5, windowSeconds: 15 * 60, clock }),
+      perAddress: createMemoryRateLimiter({ limit: 50, windowSeconds: 15 * 60, clock }),
+    }),
+    codeAttempts: {
+      perUser: createMemoryRateLimiter({ limit: 5, windowSeconds: 15 * 60, clock }),
+      perAddress: createMemoryRateLimiter({ limit: 30, windowSeconds: 15 * 60, clock }),
+    },
     revocations: createRevocationService({
       clock,
       records,
@@ -128,20 +148,15 @@ export async function buildApp(config: ResourceServerConfig, deps: AppDeps): Pro
 
   registerMetadataRoute(app, DWK.resource, metadata);
   registerJwksRoute(app, JWKS_PATH, () => deps.keys.published);
-  let ready = false;
-  registerHealthRoutes(app, {
-    ready: async () => {
-      if (!(await deps.database.ping())) return false;
-      // Migrations only ever get applied, so once ready the folder scan is not repeated.
-      ready ||= isMigrationStatusReady(await migrationStatus(deps.database, migrationsDir));
-      return ready;
-    },
-  });
   registerAgentWhoamiRoute(app, context);
   registerMeRoute(app, context);
   registerAuthorizationRoute(app, context);
   registerNotesRoutes(app, context);
   registerRevocationRoute(app, context);
+  registerJournalRoute(app, context);
+  registerPendingRoute(app, context);
+  registerSignInRoutes(app, context);
+  registerInteractionRoutes(app, context);
 
   app.addHook('onClose', async () => {
     if (!deps.prisma) await prisma.$disconnect();

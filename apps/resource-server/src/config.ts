@@ -115,6 +115,43 @@ export const resourceServerEnvSpec = {
     schema: Type.Integer({ minimum: 10, maximum: 300 }),
     default: '300',
   }),
+  PENDING_TTL_SECONDS: defineEnvVar({
+    description:
+      'Lifetime of a pending request (resource-managed interaction, held invocation), seconds; its interaction code expires with it.',
+    schema: Type.Integer({ minimum: 30, maximum: 3600 }),
+    default: '600',
+  }),
+  SESSION_TOKEN_TTL_SECONDS: defineEnvVar({
+    description: 'Absolute lifetime of a resource-managed grant (its session tokens), seconds.',
+    schema: Type.Integer({ minimum: 60, maximum: 30 * 24 * 3600 }),
+    default: String(7 * 24 * 3600),
+  }),
+  SESSION_TOKEN_ROLL_SECONDS: defineEnvVar({
+    description:
+      'Age after which a session token is replaced by a new AAuth-Access value on a response, seconds.',
+    schema: Type.Integer({ minimum: 10, maximum: 24 * 3600 }),
+    default: '900',
+  }),
+  SESSION_TOKEN_GRACE_SECONDS: defineEnvVar({
+    description: 'How long the previous session token still works after it was rolled, seconds.',
+    schema: Type.Integer({ minimum: 0, maximum: 600 }),
+    default: '60',
+  }),
+  SEED_DEMO_USERS: defineEnvVar({
+    description:
+      "Create the resource's own demo accounts carol and dave (documented passwords) at start. Dev mode only; refused in strict mode.",
+    default: (ctx) => (ctx.devMode ? '1' : '0'),
+    defaultHelp: '1 in dev mode, 0 in strict mode',
+    parse: (raw) => {
+      if (raw === '1' || raw === 'true') return true;
+      if (raw === '0' || raw === 'false') return false;
+      throw new TypeError('must be 1 or 0');
+    },
+    check: (value, ctx) =>
+      value && !ctx.devMode
+        ? 'demo users with published passwords are never seeded in strict mode'
+        : undefined,
+  }),
 } satisfies EnvSpec;
 
 export type ResourceServerConfig = ServerConfig<typeof resourceServerEnvSpec>;

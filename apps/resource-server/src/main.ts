@@ -3,7 +3,9 @@ import { formatEnvReference, isHelpRequested, reportStartupFailure, runServer } 
 import { buildApp, MIGRATIONS_DIR } from './app.js';
 import { loadConfig, RESOURCE_SERVER_NAME, resourceServerConfigOptions } from './config.js';
 import { loadSigningKeys, openConfiguredDatabase } from './open.js';
+import { DEMO_USERS, seedDemoUsers } from './seed.js';
 import { createPrismaClient } from './stores/prisma.js';
+import { createPrismaUserStore } from './stores/prisma-users.js';
 
 /**
  * Start-up: configuration, database, migrations, keys, listen. The server applies its own committed
@@ -22,6 +24,7 @@ async function main(): Promise<void> {
     const generated: string[] = [];
     const keys = await loadSigningKeys(config, (path) => generated.push(path));
     const prisma = createPrismaClient(database);
+    const seeded = config.SEED_DEMO_USERS ? await seedDemoUsers(createPrismaUserStore(prisma)) : [];
     await runServer({
       name: RESOURCE_SERVER_NAME,
       config,
@@ -29,6 +32,12 @@ async function main(): Promise<void> {
         const app = await buildApp(config, { database, prisma, keys });
         for (const path of generated)
           app.log.warn({ event: 'keys.generated', path }, 'development signing keys generated');
+        if (config.SEED_DEMO_USERS) {
+          app.log.warn(
+            { event: 'users.seeded', created: seeded, usernames: DEMO_USERS.map((u) => u.username) },
+            'demo accounts carol and dave are available (passwords in the README)',
+          );
+        }
         app.addHook('onClose', async () => prisma.$disconnect());
         return app;
       },

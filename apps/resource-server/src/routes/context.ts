@@ -1,10 +1,20 @@
 import type { Clock } from '@aauth-ref/core';
-import { replyRequirement } from '@aauth-ref/fastify';
+import type { Database } from '@aauth-ref/db';
+import {
+  type LoginThrottle,
+  type PageSessions,
+  type RateLimiter,
+  replyRequirement,
+} from '@aauth-ref/fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ResourceServerConfig } from '../config.js';
 import type { AccessService, Challenge, Presented } from '../services/access-service.js';
 import type { NotesService } from '../services/notes-service.js';
+import type { PendingService } from '../services/pending-service.js';
+import type { NoteStore, TokenRecordStore } from '../services/ports.js';
 import type { RevocationService } from '../services/revocation-service.js';
+import type { SessionTokenService } from '../services/session-tokens.js';
+import type { UserStore } from '../stores/prisma-users.js';
 
 /** What the routes share. */
 export interface AppContext {
@@ -15,6 +25,18 @@ export interface AppContext {
   readonly notes: NotesService;
   readonly revocations: RevocationService;
   readonly knownScopes: ReadonlySet<string>;
+  readonly database: Database;
+  readonly noteStore: NoteStore;
+  readonly records: TokenRecordStore;
+  readonly pending: PendingService;
+  readonly sessionTokens: SessionTokenService;
+  /** The resource's own sign-in (resource-managed access). */
+  readonly users: UserStore;
+  readonly sessions: PageSessions;
+  readonly siteName: string;
+  readonly loginThrottle: LoginThrottle;
+  /** Failed interaction codes, per signed-in user and per client address (§Interaction Code Format). */
+  readonly codeAttempts: { readonly perUser: RateLimiter; readonly perAddress: RateLimiter };
 }
 
 /** The request's verified signer in the services' terms. */

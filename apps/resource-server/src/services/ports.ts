@@ -76,4 +76,6 @@ export interface NoteStore {
   list(person: PersonRef, notebook: string, limit: number): Promise<Note[]>;
   create(person: PersonRef, notebook: string, text: string, at: Date): Promise<Note>;
   count(person: PersonRef): Promise<number>;
+  /** Deletes the note if it is the person's and in that notebook; whether it was. */
+  delete(person: PersonRef, notebook: string, id: string): Promise<boolean>;
 }

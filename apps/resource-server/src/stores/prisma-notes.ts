@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Note, NoteStore } from '../services/ports.js';
-import type { PrismaClient } from './prisma.js';
+import type { PrismaTx } from './prisma.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function toNote(row: { id: string; notebook: string; text: string; createdAt: Date }): Note {
   return { id: row.id, notebook: row.notebook, text: row.text, created_at: row.createdAt.toISOString() };
 }
 
 /** Notes keyed by the person `(iss, sub)` — never `sub` alone. */
-export function createPrismaNoteStore(prisma: PrismaClient): NoteStore {
+/** Works on the client or inside a transaction (a held invocation runs in one). */
+export function createPrismaNoteStore(prisma: PrismaTx): NoteStore {
   return {
     async list(person, notebook, limit) {
       const rows = await prisma.note.findMany({
@@ -34,6 +37,14 @@ export function createPrismaNoteStore(prisma: PrismaClient): NoteStore {
     },
     async count(person) {
       return prisma.note.count({ where: { personIss: person.iss, personSub: person.sub } });
+    },
+    async delete(person, notebook, id) {
+      // A note id is a UUID; anything else names no note (and would make PostgreSQL refuse the query).
+      if (!UUID.test(id)) return false;
+      const { count } = await prisma.note.deleteMany({
+        where: { id, personIss: person.iss, personSub: person.sub, notebook },
+      });
+      return count === 1;
     },
   };
 }

@@ -44,6 +44,8 @@ export interface TestApp extends Issuers {
   readonly database: Database;
   readonly prisma: PrismaClient;
   readonly keys: KeyRing;
+  /** Closes the app and builds a new one on the same database, keys and clock (a restart). */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -64,16 +66,18 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   const prisma = createPrismaClient(db);
   const keys = createKeyRing(generateSigningKeysJwks());
   const issuers = createIssuers();
-  const app = await buildApp(config, {
-    database: db,
-    prisma,
-    clock,
-    keys,
-    remoteKeys: createLocalKeyResolver([issuers.ps, issuers.ps2, issuers.ap, issuers.as]),
-    logger: false,
-    keepDatabaseOpen: true,
-  });
-  return {
+  const build = () =>
+    buildApp(config, {
+      database: db,
+      prisma,
+      clock,
+      keys,
+      remoteKeys: createLocalKeyResolver([issuers.ps, issuers.ps2, issuers.ap, issuers.as]),
+      logger: false,
+      keepDatabaseOpen: true,
+    });
+  const app = await build();
+  const t: TestApp = {
     ...issuers,
     app,
     config,
@@ -81,12 +85,17 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     database: db,
     prisma,
     keys,
+    async restart() {
+      await t.app.close();
+      t.app = await build();
+    },
     async close() {
-      await app.close();
+      await t.app.close();
       await prisma.$disconnect();
       await drop();
     },
   };
+  return t;
 }
 
 // --- Agents and their tokens ------------------------------------------------------------------------

@@ -1,0 +1,212 @@
+import { allowFormAction, formString, html, postForm, submitButton, textField } from '@aauth-ref/fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type CallbackError, callbackTarget, isAllowedCallback } from '../services/callback.js';
+import type { DecidedStatus, PendingRecord } from '../services/pending-service.js';
+import type { AppContext } from './context.js';
+import { redirectToSignIn, sendRsPage } from './pages.js';
+
+/**
+ * The resource's own interaction page (§Resource-Managed Authorization, §User Interaction,
+ * §Interaction Code Format, §Interaction Callback Errors): `/interaction?code=…[&callback=…]`, the same
+ * whether an agent or a PS sends the person. Sign-in comes first; the first valid visit consumes the
+ * code and binds the request to the signed-in account; only that account may decide. The decision
+ * returns the browser to `callback` — with `error=…` unless approved — or shows a completion page.
+ */
+
+const ERROR_OF: Readonly<Record<Exclude<DecidedStatus, 'approved'>, CallbackError>> = {
+  denied: 'access_denied',
+  abandoned: 'user_abandoned',
+  expired: 'interaction_expired',
+  failed: 'server_error',
+};
+
+export function registerInteractionRoutes(app: FastifyInstance, context: AppContext): void {
+  const { sessions, pending, codeAttempts, clock } = context;
+  const devMode = context.config.AAUTH_DEV;
+
+  const message = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    title: string,
+    text: string,
+    status: number,
+  ) =>
+    sendRsPage(
+      context,
+      request,
+      reply,
+      title,
+      html`<p>${text}</p><p><a href="/interaction">Enter another code</a></p>`,
+      status,
+    );
+
+  const invalidCode = (request: FastifyRequest, reply: FastifyReply) =>
+    message(
+      request,
+      reply,
+      'Code not accepted',
+      'This code is not valid or has already been used (invalid_code). Ask the agent for a new one.',
+      410,
+    );
+
+  async function isThrottled(request: FastifyRequest, userId: string): Promise<boolean> {
+    const decisions = await Promise.all([
+      codeAttempts.perUser.check(userId),
+      codeAttempts.perAddress.check(request.ip),
+    ]);
+    return decisions.some((d) => !d.allowed);
+  }
+
+  async function recordFailedCode(request: FastifyRequest, userId: string): Promise<void> {
+    await Promise.all([codeAttempts.perUser.record(userId), codeAttempts.perAddress.record(request.ip)]);
+  }
+
+  function redirectToCallback(reply: FastifyReply, callbackUrl: string, error?: CallbackError) {
+    const target = callbackTarget(callbackUrl, error);
+    // Browsers apply form-action to the redirect that follows a form submission.
+    allowFormAction(reply, target.origin);
+    return reply.redirect(target.href, 303);
+  }
+
+  async function sendConsent(request: FastifyRequest, reply: FastifyReply, record: PendingRecord) {
+    const user = record.userId === null ? undefined : await context.users.find(record.userId);
+    const form = postForm({
+      action: '/interaction',
+      csrf: await sessions.csrfField(request, reply),
+      label: 'Your decision',
+      body: html`<input type="hidden" name="request" value="${record.id}">
+${submitButton('Allow', { name: 'decision', value: 'approve' })}
+${submitButton('Deny', { name: 'decision', value: 'deny', kind: 'secondary' })}
+${submitButton('Not now', { name: 'decision', value: 'cancel', kind: 'secondary' })}`,
+    });
+    const body = html`<p>An agent asks to use your <strong>${context.siteName}</strong> account${user ? html` <strong>${user.username}</strong>` : ''}.</p>
+<dl>
+<dt>Access</dt><dd>Read the notes in your personal notebook (${record.scope ?? ''})</dd>
+<dt>Agent key</dt><dd><code>${record.ownerJkt}</code></dd>
+</dl>
+<p>Allow only if you started this with your own agent.</p>
+${form}`;
+    return sendRsPage(context, request, reply, 'Allow the agent?', body);
+  }
+
+  app.get('/interaction', async (request, reply) => {
+    const query = request.query as Record<string, unknown>;
+    const code = typeof query.code === 'string' ? query.code : undefined;
+    const callback = typeof query.callback === 'string' ? query.callback : undefined;
+    if (code === undefined || code === '') {
+      const body = html`<form method="get" action="/interaction">
+${textField({ name: 'code', label: 'Code', hint: 'The code your agent shows you, for example ABCD-1234.', autocomplete: 'off', required: true, maxlength: 64 })}
+${submitButton('Continue')}
+</form>`;
+      return sendRsPage(context, request, reply, 'Enter your code', body);
+    }
+    if (callback !== undefined && !isAllowedCallback(callback, devMode)) {
+      return message(
+        request,
+        reply,
+        'Callback not allowed',
+        'The return address given with this code is not acceptable.',
+        400,
+      );
+    }
+    const session = await sessions.current(request);
+    // Sign-in first: nothing about the code is looked up for an anonymous browser.
+    if (!session) return redirectToSignIn(request, reply);
+    const userId = session.personId;
+    if (await isThrottled(request, userId)) {
+      reply.header('retry-after', '900');
+      return message(
+        request,
+        reply,
+        'Too many attempts',
+        'Too many codes were not accepted (invalid_code). Wait a while before trying again.',
+        429,
+      );
+    }
+    const found = await pending.lookupCode(code);
+    if (found.kind === 'unknown') {
+      await recordFailedCode(request, userId);
+      return invalidCode(request, reply);
+    }
+    if (found.kind === 'expired') {
+      if (callback !== undefined) return redirectToCallback(reply, callback, 'interaction_expired');
+      return message(
+        request,
+        reply,
+        'Code expired',
+        'This request has expired (expired). Ask the agent to start again.',
+        408,
+      );
+    }
+    if (found.kind === 'consumed') {
+      // The account that opened it may reload the page; anyone else presenting a spent code is refused.
+      const mine = await pending.findInteraction(found.record.id, userId);
+      if (mine) return sendConsent(request, reply, mine);
+      await recordFailedCode(request, userId);
+      return invalidCode(request, reply);
+    }
+    if (!(await pending.consumeCode(found.record, userId, callback ?? null)))
+      return invalidCode(request, reply);
+    const opened = await pending.findInteraction(found.record.id, userId);
+    if (!opened) return invalidCode(request, reply);
+    return sendConsent(request, reply, opened);
+  });
+
+  app.post('/interaction', { preHandler: sessions.verifyCsrf }, async (request, reply) => {
+    const session = await sessions.current(request);
+    if (!session) return reply.redirect('/signin?return_to=%2Finteraction', 303);
+    const id = formString(request.body, 'request') ?? '';
+    const choice = formString(request.body, 'decision');
+    const record = await pending.findInteraction(id, session.personId);
+    if (!record) {
+      return message(
+        request,
+        reply,
+        'Request closed',
+        'This request is no longer waiting for a decision.',
+        410,
+      );
+    }
+    const wanted: DecidedStatus | undefined =
+      clock.now() >= record.expiresAt.getTime()
+        ? 'expired'
+        : choice === 'approve'
+          ? 'approved'
+          : choice === 'deny'
+            ? 'denied'
+            : choice === 'cancel'
+              ? 'abandoned'
+              : undefined;
+    if (wanted === undefined)
+      return message(request, reply, 'Choose an answer', 'Choose Allow, Deny or Not now.', 400);
+
+    let error: CallbackError | undefined = wanted === 'approved' ? undefined : ERROR_OF[wanted];
+    let decided = false;
+    try {
+      decided = await pending.decide(record, session.personId, wanted);
+    } catch (err) {
+      // §Interaction Callback Errors: the agent must learn that this side failed, not wait for expiry.
+      request.log.error({ event: 'interaction.failed', err }, 'interaction decision failed');
+      const reachable = await context.database.ping().catch(() => false);
+      error = reachable ? 'server_error' : 'temporarily_unavailable';
+      if (reachable) await pending.decide(record, session.personId, 'failed').catch(() => false);
+      decided = true;
+    }
+    if (!decided) {
+      return message(
+        request,
+        reply,
+        'Request closed',
+        'This request is no longer waiting for a decision.',
+        410,
+      );
+    }
+    request.log.info({ event: 'interaction.decided', status: wanted, error }, 'interaction decided');
+    if (record.callbackUrl !== null) return redirectToCallback(reply, record.callbackUrl, error);
+    const text =
+      error === undefined
+        ? 'You allowed the agent. You can close this page.'
+        : `The request ended (${error}). You can close this page.`;
+    return message(request, reply, error === undefined ? 'Agent allowed' : 'Request ended', text, 200);
+  });
+}

@@ -1,0 +1,147 @@
+import { type AAuthRequirement, epochSeconds, Forbidden, Gone, serializeAAuthAccess } from '@aauth-ref/core';
+import { type RouteAAuthConfig, replyPending } from '@aauth-ref/fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { DEFAULT_NOTEBOOK, hasScopes, NOTES_READ } from '../scopes.js';
+import { readIssuedResourceToken, runHeldInvocation } from '../services/held-invocations.js';
+import type { InvocationResult, PendingRecord } from '../services/pending-service.js';
+import { type AppContext, presentedOf } from './context.js';
+
+/**
+ * `GET /pending/:id` — the resource's pending URLs (§Deferred Responses). Every poll is signed
+ * (§Pending URL Security: identity on every poll) by the key the record is bound to; another key
+ * gets `404`. An approved interaction answers `200` with `AAuth-Access`; a held invocation runs on
+ * the first poll that presents a sufficient auth token, and the same auth token gets its stored
+ * result again until the token's `exp` (§Deferred Delivery). Otherwise terminal records are `410`.
+ */
+const POLL: RouteAAuthConfig = { schemes: ['jwt'] };
+
+function sendResult(reply: FastifyReply, result: InvocationResult) {
+  return reply
+    .code(result.status)
+    .header('cache-control', 'no-store')
+    .type(result.status >= 400 ? 'application/problem+json' : 'application/json; charset=utf-8')
+    .send(JSON.stringify(result.body));
+}
+
+export function registerPendingRoute(app: FastifyInstance, context: AppContext): void {
+  const { pending, access, records, clock } = context;
+
+  /** The resource token to offer on a held invocation's poll: the stored one, or a fresh one once it expired. */
+  async function offeredResourceToken(record: PendingRecord): Promise<AAuthRequirement | undefined> {
+    const now = epochSeconds(clock);
+    if (record.resourceToken !== null && record.resourceTokenExp !== null) {
+      if (record.resourceTokenExp.getTime() > clock.now()) {
+        return { requirement: 'auth-token', 'resource-token': record.resourceToken };
+      }
+    }
+    const invocation = record.invocation!;
+    const named = await records.findPersonToken(invocation.person_token.iss, invocation.person_token.jti);
+    const person =
+      named !== undefined && named.exp > now
+        ? named
+        : await records.findPersonTokenForKey({
+            cnfJkt: record.ownerJkt,
+            after: now,
+            iss: invocation.person.iss,
+            sub: invocation.person.sub,
+          });
+    // No unexpired person token of this person for this key: nothing can be named (§Resource Access).
+    if (!person) return undefined;
+    const fresh = access.issueResourceToken({ person, agentJkt: record.ownerJkt, scopes: invocation.scopes });
+    await pending.store.setResourceToken(
+      record.id,
+      fresh,
+      new Date(readIssuedResourceToken(fresh).exp * 1000),
+    );
+    return { requirement: 'auth-token', 'resource-token': fresh };
+  }
+
+  app.get<{ Params: { id: string } }>('/pending/:id', { config: { aauth: POLL } }, async (request, reply) => {
+    const presented = presentedOf(request);
+    if (presented === null) throw new Gone('unreachable: the route requires a signature');
+    const record = await pending.loadForOwner(request.params.id, presented.keyThumbprint);
+    const location = request.url.split('?')[0]!;
+
+    if (record.kind === 'invocation') {
+      const auth = presented.kind === 'auth' ? presented.claims : undefined;
+      if (record.terminalAt !== null) {
+        // §Deferred Delivery: the same auth token gets the stored result, not a second execution.
+        const same =
+          auth !== undefined &&
+          record.result !== null &&
+          record.authIss === auth.iss &&
+          record.authJti === auth.jti &&
+          record.resultUntil !== null &&
+          clock.now() < record.resultUntil.getTime();
+        if (same) return sendResult(reply, record.result!);
+        throw new Gone('This pending request has ended.');
+      }
+      const open = await pending.settle(record);
+      const invocation = open.invocation!;
+      if (presented.kind === 'auth') {
+        const accepted = await access.acceptAuthToken(presented);
+        if (accepted.ps !== invocation.person.iss || accepted.sub !== invocation.person.sub) {
+          throw new Forbidden('The auth token is for another person than the held call.');
+        }
+        if (hasScopes(accepted.scope, invocation.scopes)) {
+          const claim = {
+            authIss: accepted.iss,
+            authJti: accepted.jti,
+            resultUntil: new Date(accepted.exp * 1000),
+            at: new Date(clock.now()),
+          };
+          const notebook = accepted.account ?? DEFAULT_NOTEBOOK;
+          const result = await pending.store.executeInvocation(open.id, claim, (notes) =>
+            runHeldInvocation(notes, invocation, notebook),
+          );
+          if (result !== undefined) {
+            request.log.info({ event: 'invocation.executed', status: result.status }, 'held call executed');
+            return sendResult(reply, result);
+          }
+          // Another poll completed it first: the same auth token still gets its result.
+          const after = await pending.store.find(open.id);
+          if (after?.result && after.authIss === accepted.iss && after.authJti === accepted.jti) {
+            return sendResult(reply, after.result);
+          }
+          throw new Gone('This pending request has ended.');
+        }
+      }
+      await pending.pace(open);
+      const requirement = await offeredResourceToken(open);
+      const answer = pending.openAnswer(open, requirement);
+      return replyPending(reply, {
+        location,
+        retryAfter: answer.retryAfter,
+        ...(answer.requirement ? { requirement: answer.requirement } : {}),
+        body: { status: answer.status },
+      });
+    }
+
+    const open = await pending.settle(record);
+    if (open.status === 'approved') {
+      const scope = open.scope ?? NOTES_READ;
+      const { token, row } = context.sessionTokens.mint({
+        userId: open.userId!,
+        agentJkt: open.ownerJkt,
+        scope,
+      });
+      if (!(await pending.store.deliverSession(open.id, new Date(clock.now()), row))) {
+        throw new Gone('This pending request has ended.');
+      }
+      request.log.info({ event: 'session_token.issued' }, 'session token issued');
+      return reply
+        .code(200)
+        .header('aauth-access', serializeAAuthAccess(token))
+        .header('cache-control', 'no-store')
+        .send({ status: 'authorized', scope });
+    }
+    await pending.pace(open);
+    const answer = pending.openAnswer(open);
+    return replyPending(reply, {
+      location,
+      retryAfter: answer.retryAfter,
+      ...(answer.requirement ? { requirement: answer.requirement } : {}),
+      body: { status: answer.status },
+    });
+  });
+}
