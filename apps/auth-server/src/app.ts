@@ -1,41 +1,47 @@
 import { fileURLToPath } from 'node:url';
 import {
   type Clock,
-  createCompositeKeyResolver,
-  createHttpKeyResolver,
-  createLocalKeyResolver,
-  createTokenVerifier,
+  createGuardedPost,
+  createOutboundSigner,
   DWK,
   type IssuerKeyResolver,
+  type OutboundFetch,
   systemClock,
 } from '@aauth-ref/core';
+import { createDatabaseReplayCache, createReadinessCheck, type Database } from '@aauth-ref/db';
 import {
-  createDatabaseReplayCache,
-  type Database,
-  isMigrationStatusReady,
-  migrationStatus,
-} from '@aauth-ref/db';
-import {
-  aauthPlugin,
-  createLoggerOptions,
-  fastifyTrustProxy,
+  createAAuthServer,
+  createLoginThrottle,
+  createMemoryRateLimiter,
+  createPageSessions,
+  createSessionStore,
   type KeyRing,
   type LoggerOptionsExtra,
-  registerHealthRoutes,
   registerJwksRoute,
   registerMetadataRoute,
+  registerWebKit,
 } from '@aauth-ref/fastify';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { AuthServerConfig } from './config.js';
 import { buildAccessServerMetadata, JWKS_PATH } from './metadata.js';
-import type { AppContext } from './routes/context.js';
+import { registerAdminRoutes } from './routes/admin.js';
+import { registerBillingRoutes } from './routes/billing.js';
+import type { AppContext, PageContext } from './routes/context.js';
+import { registerInteractionRoutes } from './routes/interaction.js';
 import { registerPendingRoutes } from './routes/pending.js';
 import { registerRevokeRoute } from './routes/revoke.js';
+import { registerSignInRoutes } from './routes/signin.js';
 import { registerTokenRoute } from './routes/token.js';
 import { createAuthTokenIssuer } from './services/auth-token-issuer.js';
+import { createFederationService } from './services/federation-service.js';
 import { createRevocationService } from './services/revocation-service.js';
 import { createTokenService } from './services/token-service.js';
 import { createPrismaClient, type PrismaClient } from './stores/prisma.js';
+import {
+  createPrismaFederationStore,
+  createPrismaPersonStore,
+  createPrismaSessionBackend,
+} from './stores/prisma-federation.js';
 import { createPrismaIssuedAuthTokenStore } from './stores/prisma-issued-tokens.js';
 import { createPrismaPendingStore } from './stores/prisma-pending-store.js';
 import { createPrismaPolicyStore } from './stores/prisma-policies.js';
@@ -54,6 +60,8 @@ export interface AppDeps {
   readonly keys: KeyRing;
   /** Key discovery for other issuers (default: HTTP through the egress policy). Tests inject one. */
   readonly remoteKeys?: IssuerKeyResolver;
+  /** Signed outbound POSTs (revocation notices; default: through egress admission). Tests inject one. */
+  readonly outboundFetch?: OutboundFetch;
   readonly migrationsDir?: string;
   readonly logger?: boolean | LoggerOptionsExtra;
   readonly keepDatabaseOpen?: boolean;
@@ -67,28 +75,37 @@ export async function buildApp(config: AuthServerConfig, deps: AppDeps): Promise
   const migrationsDir = deps.migrationsDir ?? MIGRATIONS_DIR;
   const metadata = buildAccessServerMetadata(issuer);
 
-  const keys = createCompositeKeyResolver(
-    createLocalKeyResolver([{ issuer, dwk: DWK.access, keys: deps.keys.published, metadata }]),
-    deps.remoteKeys ?? createHttpKeyResolver({ policy: config.egressPolicy, clock }),
-  );
-  const verifier = createTokenVerifier({ clock, keys, identifierPolicy: config.identifierPolicy });
-  const revocations = createPrismaRevocationChecker(prisma);
-
-  const logger =
-    deps.logger === false
-      ? false
-      : createLoggerOptions(config.LOG_LEVEL, typeof deps.logger === 'object' ? deps.logger : {});
-  const app = Fastify({ logger, trustProxy: fastifyTrustProxy(config.TRUST_PROXY) });
-
-  await app.register(aauthPlugin, {
-    issuer,
-    identifierPolicy: config.identifierPolicy,
-    clock,
+  const revocationChecker = createPrismaRevocationChecker(prisma);
+  const {
+    app,
     keys,
     tokens: verifier,
+  } = await createAAuthServer({
+    config,
     role: 'access-server',
+    clock,
+    localIssuers: [{ issuer, dwk: DWK.access, keys: deps.keys.published, metadata }],
+    ...(deps.remoteKeys ? { remoteKeys: deps.remoteKeys } : {}),
+    ...(deps.logger === undefined ? {} : { logger: deps.logger }),
     replayCache: createDatabaseReplayCache(deps.database, clock),
-    revocations,
+    revocations: revocationChecker,
+    ready: createReadinessCheck(deps.database, migrationsDir),
+  });
+
+  const pending = createPrismaPendingStore(prisma);
+  const federationStore = createPrismaFederationStore(prisma);
+  const revocations = createRevocationService({
+    issuer,
+    clock,
+    store: createPrismaRevocationStore(prisma),
+    notifier: {
+      resourceMetadata: (resource) => keys.metadata(resource, DWK.resource),
+      signer: createOutboundSigner({ issuer, dwk: DWK.access, key: () => deps.keys.active, clock }),
+      fetch:
+        deps.outboundFetch ??
+        createGuardedPost({ policy: config.egressPolicy, userAgent: 'aauth-ref-auth-server' }),
+      identifierPolicy: config.identifierPolicy,
+    },
   });
 
   const context: AppContext = {
@@ -98,9 +115,10 @@ export async function buildApp(config: AuthServerConfig, deps: AppDeps): Promise
       issuer,
       clock,
       verifier,
-      isRevoked: (iss, jti) => revocations.isRevoked(iss, jti),
+      isRevoked: (iss, jti) => revocationChecker.isRevoked(iss, jti),
       policies: createPrismaPolicyStore(prisma),
-      pending: createPrismaPendingStore(prisma),
+      pending,
+      trust: federationStore,
       issue: createAuthTokenIssuer({
         issuer,
         clock,
@@ -110,19 +128,45 @@ export async function buildApp(config: AuthServerConfig, deps: AppDeps): Promise
       }),
       pendingTtlSeconds: config.PENDING_TTL_SECONDS,
     }),
-    revocations: createRevocationService({ issuer, clock, store: createPrismaRevocationStore(prisma) }),
+    revocations,
+  };
+
+  registerWebKit(app);
+  const pages: PageContext = {
+    issuer,
+    clock,
+    siteName: metadata.name ?? 'Access Server',
+    sessions: createPageSessions({
+      store: createSessionStore(createPrismaSessionBackend(prisma), { clock }),
+      cookiePrefix: 'as',
+      issuer,
+      secureCookies: !config.AAUTH_DEV,
+      ...(metadata.name ? { siteName: metadata.name } : {}),
+      clock,
+    }),
+    persons: createPrismaPersonStore(prisma),
+    loginThrottle: createLoginThrottle({
+      perUsername: createMemoryRateLimiter({ limit: 5, windowSeconds: 15 * 60, clock }),
+      perAddress: createMemoryRateLimiter({ limit: 50, windowSeconds: 15 * 60, clock }),
+    }),
+    codeAttempts: {
+      perPerson: createMemoryRateLimiter({ limit: 5, windowSeconds: 15 * 60, clock }),
+      perAddress: createMemoryRateLimiter({ limit: 30, windowSeconds: 15 * 60, clock }),
+    },
+    federation: createFederationService({ clock, pending, bindings: federationStore }),
+    store: federationStore,
+    revocations,
   };
 
   registerMetadataRoute(app, DWK.access, metadata);
   registerJwksRoute(app, JWKS_PATH, () => deps.keys.published);
-  registerHealthRoutes(app, {
-    ready: async () =>
-      (await deps.database.ping()) &&
-      isMigrationStatusReady(await migrationStatus(deps.database, migrationsDir)),
-  });
   registerTokenRoute(app, context);
   registerPendingRoutes(app, context);
   registerRevokeRoute(app, context);
+  registerSignInRoutes(app, pages);
+  registerInteractionRoutes(app, pages);
+  registerBillingRoutes(app, pages);
+  registerAdminRoutes(app, pages);
 
   app.addHook('onClose', async () => {
     if (!deps.prisma) await prisma.$disconnect();

@@ -32,6 +32,21 @@ export const authServerEnvSpec = {
     schema: Type.Integer({ minimum: 60, maximum: 3600 }),
     default: '3600',
   }),
+  SEED_DEMO_USERS: defineEnvVar({
+    description:
+      'Create the demo accounts carol (a person) and admin (an administrator) with documented passwords at start. Dev mode only; refused in strict mode.',
+    default: (ctx) => (ctx.devMode ? '1' : '0'),
+    defaultHelp: '1 in dev mode, 0 in strict mode',
+    parse: (raw) => {
+      if (raw === '1' || raw === 'true') return true;
+      if (raw === '0' || raw === 'false') return false;
+      throw new TypeError('must be 1 or 0');
+    },
+    check: (value, ctx) =>
+      value && !ctx.devMode
+        ? 'demo accounts with published passwords are never seeded in strict mode'
+        : undefined,
+  }),
 } satisfies EnvSpec;
 
 export type AuthServerConfig = ServerConfig<typeof authServerEnvSpec>;

@@ -4,7 +4,9 @@ import { buildApp, MIGRATIONS_DIR } from './app.js';
 import { AUTH_SERVER_NAME, authServerConfigOptions, loadConfig } from './config.js';
 import { loadSigningKeys, openConfiguredDatabase } from './open.js';
 import { seedPolicyFile } from './seed-policy.js';
+import { DEMO_USERS, seedDemoUsers } from './seed-users.js';
 import { createPrismaClient } from './stores/prisma.js';
+import { createPrismaPersonStore } from './stores/prisma-federation.js';
 
 /**
  * Start-up: configuration, database, migrations, keys, policy file, listen. The server applies its own
@@ -23,6 +25,7 @@ async function main(): Promise<void> {
     const generated: string[] = [];
     const keys = await loadSigningKeys(config, (path) => generated.push(path));
     const prisma = createPrismaClient(database);
+    const seeded = config.SEED_DEMO_USERS ? await seedDemoUsers(createPrismaPersonStore(prisma)) : [];
     const policy = config.POLICY_FILE
       ? await seedPolicyFile(prisma, config.POLICY_FILE, config.identifierPolicy)
       : undefined;
@@ -33,6 +36,12 @@ async function main(): Promise<void> {
         const app = await buildApp(config, { database, prisma, keys });
         for (const path of generated)
           app.log.warn({ event: 'keys.generated', path }, 'development signing keys generated');
+        if (config.SEED_DEMO_USERS) {
+          app.log.warn(
+            { event: 'users.seeded', created: seeded, usernames: DEMO_USERS.map((u) => u.username) },
+            'demo accounts with published passwords are enabled (dev mode)',
+          );
+        }
         if (policy) {
           app.log.info(
             { event: 'policy.loaded', file: config.POLICY_FILE, resources: Object.keys(policy.resources) },

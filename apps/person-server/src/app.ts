@@ -2,9 +2,12 @@ import { fileURLToPath } from 'node:url';
 import {
   admitUrl,
   type Clock,
+  createGuardedPost,
+  createOutboundSigner,
   DWK,
   type HostResolver,
   type IssuerKeyResolver,
+  type OutboundFetch,
   systemClock,
 } from '@aauth-ref/core';
 import { createDatabaseReplayCache, createReadinessCheck, type Database } from '@aauth-ref/db';
@@ -34,6 +37,8 @@ import { registerAuthTokenRoute } from './routes/auth-token.js';
 import type { AppContext } from './routes/context.js';
 import { registerDashboardRoute } from './routes/dashboard.js';
 import { registerInteractionRoutes } from './routes/interaction.js';
+import { registerMissionRoutes } from './routes/mission.js';
+import { registerMissionPageRoutes } from './routes/missions-pages.js';
 import { registerPendingRoutes } from './routes/pending.js';
 import { registerPersonTokenRoute } from './routes/person-token.js';
 import { registerRevokeRoute } from './routes/revoke.js';
@@ -42,15 +47,15 @@ import { registerSubagentTokenRoute } from './routes/subagent-token.js';
 import { createAuthTokenService } from './services/auth-token-service.js';
 import { createClarificationService } from './services/clarification-service.js';
 import { createEnrollmentService } from './services/enrollment-service.js';
-import { createGuardedPost, createOutboundSigner, type OutboundFetch } from './services/outbound-signer.js';
+import { createMissionService } from './services/mission-service.js';
 import { createPendingService } from './services/pending-service.js';
 import { createPersonTokenService } from './services/person-token-service.js';
-import { noMissions } from './services/ports.js';
 import { createResourceInteractionService } from './services/resource-interaction.js';
 import { createRevocationService } from './services/revocation-service.js';
 import { createPrismaClient, type PrismaClient } from './stores/prisma.js';
 import { createPrismaBindingStore } from './stores/prisma-bindings.js';
 import { createPrismaEnrollmentStore } from './stores/prisma-enrollments.js';
+import { createPrismaMissionStore } from './stores/prisma-missions.js';
 import { createPrismaPendingStore } from './stores/prisma-pending-store.js';
 import { createPrismaPersonStore } from './stores/prisma-persons.js';
 import { createPrismaRevocationChecker, createPrismaRevocationStore } from './stores/prisma-revocations.js';
@@ -133,6 +138,7 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
     signer: () => deps.apKeys.active,
     agentTokenTtlSeconds: config.AGENT_TOKEN_TTL_SECONDS,
   });
+  const missionStore = createPrismaMissionStore(prisma, () => new Date(clock.now()));
   const tokenDeps = {
     clock,
     issuer,
@@ -141,7 +147,8 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
     identifierPolicy: config.identifierPolicy,
     bindings,
     persons,
-    missions: noMissions,
+    missions: missionStore,
+    missionLog: missionStore,
     personTokens: createPrismaPersonTokenRecordStore(prisma),
     issuedAuthTokens: createPrismaIssuedAuthTokenStore(prisma),
   };
@@ -176,6 +183,17 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
     log: {
       info: (event, fields) => revocationLog.info({ event, ...fields }, event),
       warn: (event, fields) => revocationLog.warn({ event, ...fields }, event),
+    },
+  });
+  const missions = createMissionService({
+    clock,
+    issuer,
+    identifierPolicy: config.identifierPolicy,
+    store: missionStore,
+    bindings,
+    personTokens,
+    revokeMissionTokens: async (personId, s256) => {
+      await revocations.revokeMissionTokens(personId, s256);
     },
   });
   const clarifications = createClarificationService({
@@ -217,6 +235,8 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
     clarifications,
     resourceInteractions,
     revocations,
+    missions,
+    missionStore,
     sessions,
     siteName: psMetadata.name ?? 'Person Server',
     loginThrottle: createLoginThrottle({
@@ -237,6 +257,8 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
   registerDashboardRoute(app, context);
   registerInteractionRoutes(app, context);
   registerPendingRoutes(app, context);
+  registerMissionRoutes(app, context);
+  registerMissionPageRoutes(app, context);
   registerAgentEnrollRoutes(app, context);
   registerAgentTokenRoute(app, context);
   registerSubagentTokenRoute(app, context);

@@ -1,9 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { createLocalKeyResolver, DEV, DWK, parseAAuthRequirement } from '@aauth-ref/core';
+import {
+  createLocalKeyResolver,
+  DEV,
+  DWK,
+  type OutboundRequest,
+  parseAAuthRequirement,
+} from '@aauth-ref/core';
 import { createTestIssuer, makeAgentToken } from '@aauth-ref/testkit';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { OutboundRequest } from '../src/services/outbound-signer.js';
 import {
   ALICE,
   BOB,

@@ -2,12 +2,15 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   createEgressPolicy,
+  createGuardedPost,
   createLocalKeyResolver,
+  createOutboundSigner,
   createTokenVerifier,
   DEV,
   DiscoveryError,
   DWK,
   type KeyPair,
+  type OutboundRequest,
   verifyRequestSignature,
 } from '@aauth-ref/core';
 import {
@@ -19,11 +22,6 @@ import {
 } from '@aauth-ref/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import {
-  createGuardedPost,
-  createOutboundSigner,
-  type OutboundRequest,
-} from '../src/services/outbound-signer.js';
 import { ISSUER, sendSigned, startTestApp, type TestApp } from './support/app-harness.js';
 
 /** Parties elsewhere, answered by the injected key resolver (no network). */

@@ -10,4 +10,15 @@ export * from './identifiers.js';
 export * from './interaction-code.js';
 export * from './jwk.js';
 export * from './mission.js';
+export {
+  createGuardedPost,
+  createOutboundSigner,
+  type GuardedPostOptions,
+  type OutboundFetch,
+  type OutboundRequest,
+  type OutboundResponse,
+  type OutboundSigner,
+  type OutboundSignerOptions,
+  type SignedOutbound,
+} from './outbound.js';
 export * from './tokens/index.js';

@@ -1,15 +1,32 @@
-import { DWK, SignatureInvalidRequest } from '@aauth-ref/core';
-import type { RouteAAuthConfig } from '@aauth-ref/fastify';
+import { type Clock, DWK, SignatureInvalidRequest } from '@aauth-ref/core';
+import type { LoginThrottle, PageSessions, RateLimiter, RouteAAuthConfig } from '@aauth-ref/fastify';
 import type { FastifyRequest } from 'fastify';
 import type { AuthServerConfig } from '../config.js';
+import type { FederationService } from '../services/federation-service.js';
 import type { RevocationService } from '../services/revocation-service.js';
 import type { TokenService } from '../services/token-service.js';
+import type { FederationStore, PersonStore } from '../stores/prisma-federation.js';
 
 /** What the routes share: built once in `buildApp`. */
 export interface AppContext {
   readonly config: AuthServerConfig;
   readonly issuer: string;
   readonly tokens: TokenService;
+  readonly revocations: RevocationService;
+}
+
+/** What the person-facing pages share. */
+export interface PageContext {
+  readonly issuer: string;
+  readonly clock: Clock;
+  readonly siteName: string;
+  readonly sessions: PageSessions;
+  readonly persons: PersonStore;
+  readonly loginThrottle: LoginThrottle;
+  /** §Interaction Code Format: failed code attempts, per person and per address. */
+  readonly codeAttempts: { readonly perPerson: RateLimiter; readonly perAddress: RateLimiter };
+  readonly federation: FederationService;
+  readonly store: FederationStore;
   readonly revocations: RevocationService;
 }
 

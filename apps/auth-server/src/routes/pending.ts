@@ -6,8 +6,9 @@ import { replyWaiting } from './token.js';
 /**
  * `GET|POST|DELETE /token/pending/:id`: the pending URLs of the token endpoint (§Deferred Responses).
  * Only the PS that made the request may use one; another PS gets `404`, as for an unknown URL.
- * `POST` carries the claims of §Claims Required; the answer is `202` (`Retry-After: 0`) and the next
- * `GET` delivers the outcome (docs/spec-decisions.md, *Auth server*).
+ * `POST` carries the claims of §Claims Required (no `action`) or a `clarification_response`; the
+ * answer is `202` at the same URL and the next `GET` delivers the outcome (docs/spec-decisions.md,
+ * *Auth server*).
  */
 export function registerPendingRoutes(app: FastifyInstance, context: AppContext): void {
   const path = `${PENDING_PREFIX}/:id`;
@@ -22,8 +23,8 @@ export function registerPendingRoutes(app: FastifyInstance, context: AppContext)
   });
   app.post<{ Params: { id: string } }>(path, { config: { aauth: PS_WRITE } }, async (request, reply) => {
     const ps = callingPersonServer(request);
-    const answer = await context.tokens.submitClaims(request.params.id, ps, request.body);
-    request.log.info({ event: 'claims.received', ps }, 'claims received');
+    const answer = await context.tokens.submit(request.params.id, ps, request.body);
+    request.log.info({ event: 'pending.answered', ps }, 'pending request answered');
     return replyWaiting(reply, answer);
   });
   app.delete<{ Params: { id: string } }>(path, { config: { aauth: PS_WRITE } }, async (request, reply) => {

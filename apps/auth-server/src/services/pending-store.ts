@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { ClarificationQuestion } from './policy.js';
 import type { GrantContext } from './ports.js';
 
 /**
@@ -8,8 +9,18 @@ import type { GrantContext } from './ports.js';
  */
 
 export type PendingStatus =
+  /** `402`: waiting for a billing relationship with the PS (demo payment page). */
+  | 'payment'
+  /** `requirement=interaction`: waiting for the person to open the code at the AS. */
+  | 'interaction'
+  /** The code was consumed; waiting for the person to bind their PS. */
+  | 'interacting'
   /** `requirement=claims`: waiting for the PS to POST the claims. */
   | 'claims'
+  /** `requirement=clarification`: waiting for the PS to POST a `clarification_response`. */
+  | 'clarification'
+  /** `requirement=approval`: waiting for an administrator. */
+  | 'approval'
   /** A claims answer is being evaluated (held by the request that won the transition). */
   | 'deciding'
   | 'approved'
@@ -25,6 +36,15 @@ export interface PendingRecord {
   readonly context: GrantContext;
   readonly requiredClaims: readonly string[] | null;
   readonly claims: Readonly<Record<string, unknown>> | null;
+  /** Normalized interaction code, while one was offered. */
+  readonly interactionCode: string | null;
+  readonly codeConsumedAt: Date | null;
+  readonly interactionPersonId: string | null;
+  readonly billingId: string | null;
+  /** The question being asked. */
+  readonly clarification: ClarificationQuestion | null;
+  readonly answers: Readonly<Record<string, string>> | null;
+  readonly approvedAt: Date | null;
   /** The `200` body once approved. */
   readonly result: unknown;
   readonly retryAfter: number;
@@ -35,12 +55,26 @@ export interface PendingRecord {
   readonly terminalAt: Date | null;
 }
 
-export type NewPendingRecord = Omit<PendingRecord, 'result' | 'terminalAt'>;
+export type NewPendingRecord = Pick<
+  PendingRecord,
+  'id' | 'ps' | 'status' | 'context' | 'retryAfter' | 'lastPolledAt' | 'createdAt' | 'expiresAt'
+> &
+  StepFields;
 
-export interface PendingUpdate {
-  readonly status: PendingStatus;
+/** What entering a step sets (each member only when given). */
+export interface StepFields {
   readonly requiredClaims?: readonly string[] | null;
+  readonly interactionCode?: string;
+  readonly billingId?: string;
+  readonly clarification?: ClarificationQuestion | null;
+  readonly retryAfter?: number;
+  readonly expiresAt?: Date;
+}
+
+export interface PendingUpdate extends StepFields {
+  readonly status: PendingStatus;
   readonly claims?: Readonly<Record<string, unknown>>;
+  readonly answers?: Readonly<Record<string, string>>;
   readonly result?: unknown;
 }
 
@@ -52,6 +86,16 @@ export interface PendingStore {
   finish(id: string, at: Date, status?: PendingStatus): Promise<boolean>;
   /** `from` → `update.status` on an open row. */
   transition(id: string, from: PendingStatus, update: PendingUpdate): Promise<boolean>;
+  findByCode(normalizedCode: string): Promise<PendingRecord | undefined>;
+  findByBillingId(billingId: string): Promise<PendingRecord | undefined>;
+  /** Consumes an unconsumed code on an open row for `personId` (`interaction` → `interacting`). */
+  consumeCode(id: string, personId: string, at: Date): Promise<boolean>;
+  /** Records an administrator's approval of a row waiting in `approval`. */
+  recordApproval(id: string, adminId: string, at: Date): Promise<boolean>;
+  /** Any open waiting row → `denied` (the person declined, an administrator denied). */
+  deny(id: string, from: readonly PendingStatus[]): Promise<boolean>;
+  /** Open rows in `status`, oldest first (administrator pages). */
+  listOpen(status: PendingStatus, limit: number): Promise<PendingRecord[]>;
 }
 
 /** 32 random bytes: 256 bits, far above §Pending URL Security's "unguessable". */
@@ -60,3 +104,6 @@ export function generatePendingId(): string {
 }
 
 export const PENDING_ID = /^[A-Za-z0-9_-]{43}$/;
+
+/** An unguessable id for a browser page (`/billing/<id>`), unrelated to the pending URL. */
+export const generateBrowserId = generatePendingId;

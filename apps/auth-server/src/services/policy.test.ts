@@ -83,3 +83,50 @@ describe('policy/dev-policy.json', () => {
     expect(() => parsePolicyDocument(JSON.parse(text), DEV)).not.toThrow();
   });
 });
+
+describe('evaluatePolicy: steps (require, clarification, bound)', () => {
+  const steps: ResourcePolicy = {
+    resource: 'https://r.example',
+    fallback: 'omit',
+    rules: [
+      {
+        scopes: ['s'],
+        require: ['approval', 'interaction', 'payment'],
+        clarification: { question: 'Q?', expect: 'yes' },
+        when: { claims: { email: { present: true } } },
+        effect: 'grant',
+      },
+      { scopes: ['b'], when: { bound: true }, effect: 'grant' },
+    ],
+  };
+  const claims = { sub: 's', email: 'e' };
+  it('asks one step at a time: payment, interaction, claims, clarification, approval', () => {
+    const at = (extra: Partial<PolicyInput>) => evaluatePolicy(steps, { ...input, scope: 's', ...extra });
+    expect(at({})).toEqual({ kind: 'payment', interaction: true });
+    expect(at({ billing: true })).toEqual({ kind: 'interaction' });
+    expect(at({ billing: true, bound: true })).toEqual({ kind: 'claims', required_claims: ['email'] });
+    expect(at({ billing: true, bound: true, claims })).toEqual({
+      kind: 'clarification',
+      clarification: 'Q?',
+    });
+    const answered = { billing: true, bound: true, claims, answers: { 'Q?': ' YES ' } };
+    expect(at(answered)).toEqual({ kind: 'approval' });
+    expect(at({ ...answered, approved: true })).toEqual({ kind: 'grant', scope: 's' });
+    expect(at({ ...answered, answers: { 'Q?': 'no' }, approved: true }).kind).toBe('deny');
+  });
+  it('the bound condition', () => {
+    expect(evaluatePolicy(steps, { ...input, scope: 'b', bound: true })).toEqual({
+      kind: 'grant',
+      scope: 'b',
+    });
+    expect(evaluatePolicy(steps, { ...input, scope: 'b' }).kind).toBe('deny');
+  });
+  it('require and clarification only on grant rules', () => {
+    const doc = {
+      resources: {
+        'https://r.example': { rules: [{ scopes: ['x'], require: ['approval'], effect: 'deny' }] },
+      },
+    };
+    expect(() => parsePolicyDocument(doc, STRICT)).toThrow(PolicyDocumentError);
+  });
+});

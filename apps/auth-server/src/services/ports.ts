@@ -55,3 +55,10 @@ export interface GrantContext {
   /** Seconds: the auth token may not outlive the agent token (nor the sub-agent token). */
   readonly not_after: number;
 }
+
+/** Trust established dynamically (§PS-AS Trust Establishment: "Interaction" and "Payment"). */
+export interface TrustStore {
+  /** The person behind `(ps, sub)` has bound this PS here (an active binding). */
+  isBound(ps: string, sub: string): Promise<boolean>;
+  hasBilling(ps: string): Promise<boolean>;
+}

@@ -1,17 +1,40 @@
-import { type Clock, Forbidden, InvalidRequest, NotFound } from '@aauth-ref/core';
+import {
+  type Clock,
+  Forbidden,
+  type IdentifierPolicy,
+  InvalidRequest,
+  isEndpointUrl,
+  NotFound,
+  type OutboundFetch,
+  type OutboundSigner,
+} from '@aauth-ref/core';
 
 /**
  * The AS's revocation endpoint (§Token Revocation) for the auth tokens it issued. "MUST only accept
  * revocation from the issuer of the token being revoked or from a trusted PS": the AS is the issuer,
  * so the one caller it accepts is the PS the token was issued through (its `ps`), signing as itself.
- * Notifying the resource's own revocation endpoint is a later slice (README, *Auth server*).
+ *
+ * An administrator revokes an issued token here too (`revokeIssued`): the AS records it and calls the
+ * resource's `revocation_endpoint` (§Token Revocation: "AS revokes an auth token it issued"), signed
+ * as itself (`jwks_uri`, `dwk=aauth-access.json`) through egress admission.
  */
 
 export interface IssuedTokenRef {
   readonly jti: string;
   readonly ps: string;
+  /** The resource the token was issued for. */
+  readonly aud: string;
   readonly exp: Date;
 }
+
+/** What became of the notice to the resource. */
+export type ResourceNotice =
+  | { readonly kind: 'notified'; readonly status: number }
+  | {
+      readonly kind: 'failed';
+      readonly reason: 'metadata' | 'no_revocation_endpoint' | 'signing' | 'network' | 'egress' | 'status';
+      readonly status?: number;
+    };
 
 export interface RevocationStore {
   findIssuedAuthToken(jti: string): Promise<IssuedTokenRef | undefined>;
@@ -22,6 +45,18 @@ export interface RevocationStore {
 export interface RevocationService {
   /** `POST /revoke` from the PS `caller`; resolves when revoked (or already revoked). */
   revoke(caller: string, body: unknown): Promise<void>;
+  /**
+   * Administrator: revokes an issued token and tells its resource. `undefined` for an unknown `jti`.
+   */
+  revokeIssued(jti: string): Promise<ResourceNotice | undefined>;
+}
+
+export interface ResourceNotifier {
+  /** The resource's `/.well-known/aauth-resource.json` (`issuer` checked), through egress admission. */
+  readonly resourceMetadata: (resource: string) => Promise<Record<string, unknown>>;
+  readonly signer: OutboundSigner;
+  readonly fetch: OutboundFetch;
+  readonly identifierPolicy: IdentifierPolicy;
 }
 
 const MAX_MEMBER_LENGTH = 1024;
@@ -38,8 +73,51 @@ export function createRevocationService(deps: {
   readonly issuer: string;
   readonly clock: Clock;
   readonly store: RevocationStore;
+  readonly notifier: ResourceNotifier;
 }): RevocationService {
+  async function notify(token: IssuedTokenRef): Promise<ResourceNotice> {
+    const { notifier } = deps;
+    let metadata: Record<string, unknown>;
+    try {
+      metadata = await notifier.resourceMetadata(token.aud);
+    } catch {
+      return { kind: 'failed', reason: 'metadata' };
+    }
+    const endpoint = metadata.revocation_endpoint;
+    // §Token Revocation: where no endpoint is reached, the token's lifetime bounds the access.
+    if (!isEndpointUrl(endpoint, notifier.identifierPolicy))
+      return { kind: 'failed', reason: 'no_revocation_endpoint' };
+    let signed: ReturnType<OutboundSigner['signJsonPost']>;
+    try {
+      signed = notifier.signer.signJsonPost(
+        endpoint,
+        { iss: deps.issuer, jti: token.jti },
+        metadata.additional_signature_components,
+      );
+    } catch {
+      return { kind: 'failed', reason: 'signing' };
+    }
+    try {
+      const response = await notifier.fetch(signed.request);
+      // 404: the resource holds no such token, so there is nothing left to revoke there.
+      if (response.status === 200 || response.status === 404)
+        return { kind: 'notified', status: response.status };
+      return { kind: 'failed', reason: 'status', status: response.status };
+    } catch (cause) {
+      return {
+        kind: 'failed',
+        reason: (cause as { reason?: unknown }).reason === 'egress' ? 'egress' : 'network',
+      };
+    }
+  }
+
   return {
+    async revokeIssued(jti) {
+      const token = await deps.store.findIssuedAuthToken(jti);
+      if (!token) return undefined;
+      await deps.store.revokeIssuedAuthToken(deps.issuer, token, new Date(deps.clock.now()), 'admin');
+      return notify(token);
+    },
     async revoke(caller, body) {
       if (typeof body !== 'object' || body === null || Array.isArray(body)) {
         throw new InvalidRequest('The request body must be a JSON object.');

@@ -1,23 +1,28 @@
 import {
+  type AAuthRequirement,
   type Clock,
   Denied,
   Expired,
   Gone,
+  generateInteractionCode,
   InvalidRequest,
   NotFound,
+  normalizeInteractionCode,
   SlowDown,
   type TokenVerifier,
 } from '@aauth-ref/core';
 import type { AuthTokenIssuer, AuthTokenResponse } from './auth-token-issuer.js';
 import {
+  generateBrowserId,
   generatePendingId,
   PENDING_ID,
   type PendingRecord,
   type PendingStatus,
   type PendingStore,
+  type StepFields,
 } from './pending-store.js';
 import { evaluatePolicy, type PolicyDecision } from './policy.js';
-import type { GrantContext, PolicyStore } from './ports.js';
+import type { GrantContext, PolicyStore, TrustStore } from './ports.js';
 import { hasGrantExpired, parseTokenRequest, toGrantContext, verifyTokenRequest } from './token-request.js';
 
 /**
@@ -33,6 +38,7 @@ export interface TokenServiceDeps {
   readonly isRevoked: (iss: string, jti: string) => Promise<boolean>;
   readonly policies: PolicyStore;
   readonly pending: PendingStore;
+  readonly trust: TrustStore;
   readonly issue: AuthTokenIssuer;
   /** Lifetime of a pending request, seconds. */
   readonly pendingTtlSeconds: number;
@@ -40,18 +46,24 @@ export interface TokenServiceDeps {
 
 /** §Claims Required: the example answers `Retry-After: 0` — the PS acts (POSTs) at once. */
 export const CLAIMS_RETRY_AFTER = 0;
+/** Steps a person or administrator completes in a browser: the PS polls at this pace. */
+export const HUMAN_STEP_RETRY_AFTER = 5;
+
+export const INTERACTION_PATH = '/interaction';
+export const BILLING_PREFIX = '/billing';
 
 export type TokenOutcome =
   | { readonly kind: 'issued'; readonly response: AuthTokenResponse }
   | { readonly kind: 'pending'; readonly answer: PendingAnswer };
 
-/** A `202` at the pending URL. */
+/** A `202` (or, for the billing step, `402`) at the pending URL. */
 export interface PendingAnswer {
   readonly id: string;
+  readonly httpStatus: 202 | 402;
   readonly retryAfter: number;
-  readonly status: 'pending';
-  /** Present while the AS waits for claims (`requirement=claims`). */
-  readonly requiredClaims?: readonly string[];
+  readonly requirement?: AAuthRequirement;
+  /** The JSON body: `status` and the members of the requirement. */
+  readonly body: { readonly status: 'pending' | 'interacting'; readonly [member: string]: unknown };
 }
 
 export type PollAnswer =
@@ -63,13 +75,34 @@ export interface TokenService {
   requestToken(ps: string, body: unknown): Promise<TokenOutcome>;
   /** `GET` of a pending URL. */
   poll(id: string, ps: string): Promise<PollAnswer>;
-  /** `POST` of the claims to a pending URL (§Claims Required). */
-  submitClaims(id: string, ps: string, body: unknown): Promise<PendingAnswer>;
+  /**
+   * `POST` to a pending URL: the claims of §Claims Required (no `action` member) or an `action` of
+   * `clarification_response` (§Clarification Response).
+   */
+  submit(id: string, ps: string, body: unknown): Promise<PendingAnswer>;
   /** `DELETE` of a pending URL: later requests are `410`. */
   cancel(id: string, ps: string): Promise<void>;
 }
 
-const OPEN: readonly PendingStatus[] = ['claims', 'deciding'];
+const OPEN: readonly PendingStatus[] = [
+  'payment',
+  'interaction',
+  'interacting',
+  'claims',
+  'clarification',
+  'approval',
+  'deciding',
+];
+
+/** Steps waiting on something outside the PS's requests (a payment, a binding, an administrator). */
+const EXTERNAL: readonly PendingStatus[] = ['payment', 'interaction', 'interacting', 'approval'];
+
+/** The stored (normalized) code as people read it: `ABCD-EFGH`. */
+export function displayInteractionCode(code: string): string {
+  return code.replace(/(.{4})(?=.)/g, '$1-');
+}
+
+type StepDecision = Exclude<PolicyDecision, { kind: 'grant' } | { kind: 'deny' }>;
 
 export function createTokenService(deps: TokenServiceDeps): TokenService {
   const { clock, pending } = deps;
@@ -79,13 +112,12 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
   // because clients round and networks jitter. With Retry-After 0 every poll is on time.
   const minIntervalMs = (seconds: number) => seconds * 1000 - Math.max(500, seconds * 200);
 
-  async function decide(
-    context: GrantContext,
-    claims?: Readonly<Record<string, unknown>>,
-  ): Promise<PolicyDecision> {
-    const [policy, psTrusted] = await Promise.all([
+  async function decide(context: GrantContext, record?: PendingRecord): Promise<PolicyDecision> {
+    const [policy, psTrusted, bound, billing] = await Promise.all([
       deps.policies.findResourcePolicy(context.resource),
       deps.policies.isTrustedPersonServer(context.ps),
+      deps.trust.isBound(context.ps, context.sub),
+      deps.trust.hasBilling(context.ps),
     ]);
     return evaluatePolicy(policy, {
       ps: context.ps,
@@ -94,8 +126,113 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       ...(context.tenant === undefined ? {} : { tenant: context.tenant }),
       agent: context.agent,
       subagent: context.subagent_sub !== undefined,
-      ...(claims ? { claims } : {}),
+      ...(record?.claims ? { claims: record.claims } : {}),
+      bound,
+      billing,
+      approved: record?.approvedAt != null,
+      ...(record?.answers ? { answers: record.answers } : {}),
     });
+  }
+
+  /** The row's state for a step the policy asks for. */
+  function stepFor(
+    decision: StepDecision,
+    record: PendingRecord | undefined,
+    at: Date,
+  ): { status: PendingStatus } & StepFields {
+    // A code is generated once and kept until consumed; a consumed one means the person is binding.
+    const code = () =>
+      record?.interactionCode
+        ? {}
+        : { interactionCode: normalizeInteractionCode(generateInteractionCode())! };
+    switch (decision.kind) {
+      case 'payment':
+        return {
+          status: 'payment',
+          billingId: record?.billingId ?? generateBrowserId(),
+          retryAfter: HUMAN_STEP_RETRY_AFTER,
+          ...(decision.interaction ? code() : {}),
+        };
+      case 'interaction':
+        return {
+          status: record?.codeConsumedAt ? 'interacting' : 'interaction',
+          retryAfter: HUMAN_STEP_RETRY_AFTER,
+          ...code(),
+        };
+      case 'claims':
+        return { status: 'claims', requiredClaims: decision.required_claims, retryAfter: CLAIMS_RETRY_AFTER };
+      case 'clarification': {
+        const { kind: _kind, ...question } = decision;
+        const limit = decision.timeout === undefined ? undefined : at.getTime() + decision.timeout * 1000;
+        const expiresAt = record?.expiresAt ?? new Date(at.getTime() + deps.pendingTtlSeconds * 1000);
+        return {
+          status: 'clarification',
+          clarification: question,
+          retryAfter: CLAIMS_RETRY_AFTER,
+          ...(limit !== undefined && limit < expiresAt.getTime() ? { expiresAt: new Date(limit) } : {}),
+        };
+      }
+      case 'approval':
+        return { status: 'approval', retryAfter: HUMAN_STEP_RETRY_AFTER };
+    }
+  }
+
+  /** What a waiting row answers. */
+  function answerFor(record: PendingRecord): PendingAnswer {
+    const base = { id: record.id, retryAfter: record.retryAfter, httpStatus: 202 as const };
+    const interaction = (): AAuthRequirement | undefined =>
+      record.interactionCode && !record.codeConsumedAt
+        ? {
+            requirement: 'interaction',
+            url: `${deps.issuer}${INTERACTION_PATH}`,
+            code: displayInteractionCode(record.interactionCode),
+          }
+        : undefined;
+    switch (record.status) {
+      case 'payment': {
+        const requirement = interaction();
+        return {
+          ...base,
+          httpStatus: 402,
+          ...(requirement ? { requirement } : {}),
+          body: {
+            status: 'pending',
+            payment: { method: 'demo', url: `${deps.issuer}${BILLING_PREFIX}/${record.billingId}` },
+          },
+        };
+      }
+      case 'interaction': {
+        const requirement = interaction();
+        return { ...base, ...(requirement ? { requirement } : {}), body: { status: 'pending' } };
+      }
+      case 'interacting':
+        return { ...base, body: { status: 'interacting' } };
+      case 'claims':
+        return {
+          ...base,
+          requirement: { requirement: 'claims' },
+          body: { status: 'pending', required_claims: [...(record.requiredClaims ?? [])] },
+        };
+      case 'clarification': {
+        const q = record.clarification;
+        const remaining = Math.max(0, Math.ceil((record.expiresAt.getTime() - clock.now()) / 1000));
+        return {
+          ...base,
+          requirement: { requirement: 'clarification' },
+          body: {
+            status: 'pending',
+            clarification: q?.clarification ?? '',
+            ...(q?.options ? { options: [...q.options] } : {}),
+            ...(q?.timeout === undefined ? {} : { timeout: remaining }),
+          },
+        };
+      }
+      case 'approval':
+        return { ...base, requirement: { requirement: 'approval' }, body: { status: 'pending' } };
+      default:
+        // Decided (the next GET gives the outcome) or being decided: poll at once.
+        return { ...base, retryAfter: 0, body: { status: 'pending' } };
+    }
   }
 
   async function load(id: string, ps: string): Promise<PendingRecord> {
@@ -103,6 +240,12 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     const record = PENDING_ID.test(id) ? await pending.find(id) : undefined;
     if (!record || record.ps !== ps) throw new NotFound('No such pending request.');
     if (record.terminalAt !== null) throw new Gone('This pending request has ended.');
+    return record;
+  }
+
+  async function reload(id: string): Promise<PendingRecord> {
+    const record = await pending.find(id);
+    if (!record) throw new Gone('This pending request has ended.');
     return record;
   }
 
@@ -114,16 +257,72 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     throw new Expired('The pending request expired; start a new token request.');
   }
 
-  function waiting(
-    record: Pick<PendingRecord, 'id' | 'retryAfter'>,
-    requiredClaims?: readonly string[] | null,
-  ): PendingAnswer {
-    return {
-      id: record.id,
-      retryAfter: record.retryAfter,
-      status: 'pending',
-      ...(requiredClaims ? { requiredClaims } : {}),
-    };
+  /**
+   * Re-evaluates a row the caller moved to `deciding` (with what it changed) and stores the outcome:
+   * the token, a refusal, or the next step. On failure the row goes back to `from`.
+   */
+  async function settle(record: PendingRecord, from: PendingStatus): Promise<void> {
+    try {
+      if (hasGrantExpired(record.context, clock)) {
+        await pending.finish(record.id, now(), 'expired');
+        throw new Expired(
+          'The agent token expired before the request was decided; start a new token request.',
+        );
+      }
+      const decision = await decide(record.context, record);
+      if (decision.kind === 'grant') {
+        const result = await deps.issue(record.context, decision.scope);
+        await pending.transition(record.id, 'deciding', { status: 'approved', result });
+      } else if (decision.kind === 'deny') {
+        await pending.transition(record.id, 'deciding', { status: 'denied' });
+      } else {
+        const { status, ...fields } = stepFor(decision, record, now());
+        await pending.transition(record.id, 'deciding', { status, ...fields });
+      }
+    } catch (err) {
+      // Leave the row answerable again rather than stuck in `deciding` until it expires.
+      await pending.transition(record.id, 'deciding', { status: from }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Whether the external event a waiting row needs has happened. */
+  async function isSatisfied(record: PendingRecord): Promise<boolean> {
+    switch (record.status) {
+      case 'payment':
+        return deps.trust.hasBilling(record.ps);
+      case 'interaction':
+      case 'interacting':
+        return deps.trust.isBound(record.ps, record.context.sub);
+      case 'approval':
+        return record.approvedAt !== null;
+      default:
+        return false;
+    }
+  }
+
+  /** The answer to a POST: decided rows are polled for their outcome. */
+  function afterPost(record: PendingRecord): PendingAnswer {
+    if (record.status === 'approved' || record.status === 'denied')
+      return { id: record.id, httpStatus: 202, retryAfter: 0, body: { status: 'pending' } };
+    return answerFor(record);
+  }
+
+  async function terminalAnswer(record: PendingRecord): Promise<PollAnswer | undefined> {
+    switch (record.status) {
+      case 'approved':
+        if (!(await pending.finish(record.id, now()))) throw new Gone('This pending request has ended.');
+        return { kind: 'result', result: record.result };
+      case 'denied':
+        if (!(await pending.finish(record.id, now()))) throw new Gone('This pending request has ended.');
+        throw new Denied('The resource policy denies this request.');
+      case 'cancelled':
+      case 'expired':
+        await pending.finish(record.id, now());
+        throw new Gone('This pending request has ended.');
+      default:
+        return undefined;
+    }
   }
 
   return {
@@ -136,49 +335,30 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       );
       const context = toGrantContext(verified);
       const decision = await decide(context);
-      switch (decision.kind) {
-        case 'grant':
-          return { kind: 'issued', response: await deps.issue(context, decision.scope) };
-        case 'deny':
-          throw new Denied(decision.reason);
-        case 'claims': {
-          const at = now();
-          const record = {
-            id: generatePendingId(),
-            ps,
-            status: 'claims' as const,
-            context,
-            requiredClaims: decision.required_claims,
-            claims: null,
-            retryAfter: CLAIMS_RETRY_AFTER,
-            // The 202 that created the request counts as the first answer for slow_down.
-            lastPolledAt: at,
-            createdAt: at,
-            expiresAt: new Date(at.getTime() + deps.pendingTtlSeconds * 1000),
-          };
-          await pending.insert(record);
-          return { kind: 'pending', answer: waiting(record, decision.required_claims) };
-        }
-      }
+      if (decision.kind === 'grant')
+        return { kind: 'issued', response: await deps.issue(context, decision.scope) };
+      if (decision.kind === 'deny') throw new Denied(decision.reason);
+      const at = now();
+      const id = generatePendingId();
+      await pending.insert({
+        id,
+        ps,
+        context,
+        // The 202 that created the request counts as the first answer for slow_down.
+        lastPolledAt: at,
+        createdAt: at,
+        expiresAt: new Date(at.getTime() + deps.pendingTtlSeconds * 1000),
+        retryAfter: CLAIMS_RETRY_AFTER,
+        ...stepFor(decision, undefined, at),
+      });
+      return { kind: 'pending', answer: answerFor(await reload(id)) };
     },
 
     async poll(id, ps) {
-      const record = await load(id, ps);
+      let record = await load(id, ps);
       await expireIfDue(record);
-      switch (record.status) {
-        case 'approved':
-          if (!(await pending.finish(record.id, now()))) throw new Gone('This pending request has ended.');
-          return { kind: 'result', result: record.result };
-        case 'denied':
-          if (!(await pending.finish(record.id, now()))) throw new Gone('This pending request has ended.');
-          throw new Denied('The resource policy denies this request.');
-        case 'cancelled':
-        case 'expired':
-          await pending.finish(record.id, now());
-          throw new Gone('This pending request has ended.');
-        default:
-          break;
-      }
+      const terminal = await terminalAnswer(record);
+      if (terminal) return terminal;
       if (
         record.lastPolledAt &&
         clock.now() - record.lastPolledAt.getTime() < minIntervalMs(record.retryAfter)
@@ -189,47 +369,63 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
         });
       }
       await pending.markPolled(record.id, now());
-      return {
-        kind: 'pending',
-        answer: waiting(record, record.status === 'claims' ? record.requiredClaims : null),
-      };
+      if (EXTERNAL.includes(record.status) && (await isSatisfied(record))) {
+        // Only the poll that moves the row to `deciding` re-evaluates; a concurrent one just answers.
+        if (await pending.transition(record.id, record.status, { status: 'deciding' })) {
+          await settle(record, record.status);
+        }
+        record = await reload(record.id);
+        const decided = await terminalAnswer(record);
+        if (decided) return decided;
+      }
+      return { kind: 'pending', answer: answerFor(record) };
     },
 
-    async submitClaims(id, ps, body) {
+    async submit(id, ps, body) {
       const record = await load(id, ps);
       await expireIfDue(record);
-      if (record.status !== 'claims')
-        throw new InvalidRequest('This pending request is not waiting for claims.');
-      const supplied = readClaimsAnswer(body, record);
-      // Only the request that moves the row out of `claims` evaluates the answer.
-      if (!(await pending.transition(record.id, 'claims', { status: 'deciding', claims: supplied }))) {
-        throw new InvalidRequest('This pending request is not waiting for claims.');
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+        throw new InvalidRequest('The request body must be a JSON object.');
       }
-      try {
-        if (hasGrantExpired(record.context, clock)) {
-          await pending.finish(record.id, now(), 'expired');
-          throw new Expired('The agent token expired before the claims arrived; start a new token request.');
+      const b = body as Record<string, unknown>;
+      if (!Object.hasOwn(b, 'action')) {
+        // §Claims Required: the claims answer has no action member, and is taken only while awaited.
+        if (record.status !== 'claims')
+          throw new InvalidRequest('This pending request is not waiting for claims.');
+        const supplied = readClaimsAnswer(b, record);
+        if (!(await pending.transition(record.id, 'claims', { status: 'deciding', claims: supplied }))) {
+          throw new InvalidRequest('This pending request is not waiting for claims.');
         }
-        const decision = await decide(record.context, supplied);
-        if (decision.kind === 'grant') {
-          const result = await deps.issue(record.context, decision.scope);
-          await pending.transition(record.id, 'deciding', { status: 'approved', result });
-          return waiting({ id: record.id, retryAfter: 0 });
-        }
-        if (decision.kind === 'deny') {
-          await pending.transition(record.id, 'deciding', { status: 'denied' });
-          return waiting({ id: record.id, retryAfter: 0 });
-        }
-        await pending.transition(record.id, 'deciding', {
-          status: 'claims',
-          requiredClaims: decision.required_claims,
-        });
-        return waiting(record, decision.required_claims);
-      } catch (err) {
-        // Leave the row answerable again rather than stuck in `deciding` until it expires.
-        await pending.transition(record.id, 'deciding', { status: 'claims' }).catch(() => undefined);
-        throw err;
+        await settle({ ...record, claims: supplied }, 'claims');
+        return afterPost(await reload(record.id));
       }
+      // §Agent Response to Clarification: a missing or unrecognized action is 400.
+      if (b.action === 'clarification_response') {
+        if (record.status !== 'clarification' || !record.clarification)
+          throw new InvalidRequest('This pending request is not waiting for a clarification response.');
+        const response = b.clarification_response;
+        if (typeof response !== 'string' || response.trim() === '')
+          throw new InvalidRequest('clarification_response is required (a Markdown string).');
+        if (response.length > MAX_CLARIFICATION_LENGTH)
+          throw new InvalidRequest('clarification_response is too long.');
+        const answers = { ...record.answers, [record.clarification.clarification]: response };
+        if (
+          !(await pending.transition(record.id, 'clarification', {
+            status: 'deciding',
+            answers,
+            clarification: null,
+          }))
+        ) {
+          throw new InvalidRequest('This pending request is not waiting for a clarification response.');
+        }
+        await settle({ ...record, answers }, 'clarification');
+        return afterPost(await reload(record.id));
+      }
+      if (b.action === 'updated_request')
+        throw new InvalidRequest(
+          'This access server does not accept updated requests; start a new token request.',
+        );
+      throw new InvalidRequest('Unrecognized action.');
     },
 
     async cancel(id, ps) {
@@ -240,6 +436,9 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
   };
 }
 
+/** Upper bound on a clarification response (Markdown). */
+const MAX_CLARIFICATION_LENGTH = 4096;
+
 /** Upper bound on the JSON size of one supplied claim value. */
 const MAX_CLAIM_JSON_LENGTH = 4096;
 
@@ -248,14 +447,7 @@ const MAX_CLAIM_JSON_LENGTH = 4096;
  * kind of answer — a body with `action` (a clarification answer) is not a claims answer. Only the
  * claims asked for are kept; others are ignored.
  */
-function readClaimsAnswer(body: unknown, record: PendingRecord): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new InvalidRequest('The claims must be a JSON object.');
-  }
-  const b = body as Record<string, unknown>;
-  if (Object.hasOwn(b, 'action')) {
-    throw new InvalidRequest('A claims answer carries no action member.');
-  }
+function readClaimsAnswer(b: Record<string, unknown>, record: PendingRecord): Record<string, unknown> {
   if (typeof b.sub !== 'string' || b.sub.length === 0) throw new InvalidRequest('sub is required.');
   if (b.sub !== record.context.sub) {
     throw new InvalidRequest("sub is not the resource token's sub.");

@@ -7,7 +7,7 @@ export function createPrismaRevocationStore(prisma: PrismaClient): RevocationSto
     async findIssuedAuthToken(jti) {
       const row = await prisma.issuedAuthToken.findUnique({
         where: { jti },
-        select: { jti: true, ps: true, exp: true },
+        select: { jti: true, ps: true, aud: true, exp: true },
       });
       return row ?? undefined;
     },

@@ -8,6 +8,7 @@ import {
   DWK,
   type IssuerKeyResolver,
   type KeyPair,
+  type OutboundFetch,
 } from '@aauth-ref/core';
 import type { Database } from '@aauth-ref/db';
 import { createTestDatabase } from '@aauth-ref/db/testing';
@@ -60,7 +61,11 @@ export function createParties(): Parties {
   return {
     ps: createTestIssuer({ dwk: DWK.person, issuer: 'https://ps.example' }),
     otherPs: createTestIssuer({ dwk: DWK.person, issuer: 'https://other-ps.example' }),
-    resource: createTestIssuer({ dwk: DWK.resource, issuer: RESOURCE }),
+    resource: createTestIssuer({
+      dwk: DWK.resource,
+      issuer: RESOURCE,
+      metadata: { revocation_endpoint: `${RESOURCE}/revoke` },
+    }),
     unknownResource: createTestIssuer({ dwk: DWK.resource, issuer: 'https://unknown-resource.example' }),
     ap: createTestIssuer({ dwk: DWK.agent, issuer: 'https://agent.example' }),
   };
@@ -87,7 +92,7 @@ function stubResolver(parties: Parties): IssuerKeyResolver {
 }
 
 export async function startTestApp(
-  options: { policy?: PolicyDocument; env?: Record<string, string> } = {},
+  options: { policy?: PolicyDocument; env?: Record<string, string>; outboundFetch?: OutboundFetch } = {},
 ): Promise<TestApp> {
   const { db, drop } = await createTestDatabase({ migrationsDir: MIGRATIONS_DIR });
   const dataDir = await mkdtemp(join(tmpdir(), 'as-test-'));
@@ -103,6 +108,7 @@ export async function startTestApp(
     clock,
     keys,
     remoteKeys: stubResolver(parties),
+    ...(options.outboundFetch ? { outboundFetch: options.outboundFetch } : {}),
     logger: false,
     keepDatabaseOpen: true,
   });

@@ -1,5 +1,12 @@
-import { type Clock, Forbidden, type IdentifierPolicy, isEndpointUrl, NotFound } from '@aauth-ref/core';
-import type { OutboundFetch, OutboundSigner } from './outbound-signer.js';
+import {
+  type Clock,
+  Forbidden,
+  type IdentifierPolicy,
+  isEndpointUrl,
+  NotFound,
+  type OutboundFetch,
+  type OutboundSigner,
+} from '@aauth-ref/core';
 import type { AgentRef } from './ports.js';
 
 /**
@@ -59,6 +66,8 @@ export interface RevocationStore {
    * agent on the person's behalf (returned). `undefined` when the person has no such binding.
    */
   revokeBinding(personId: string, agent: AgentRef, at: Date): Promise<IssuedTokenRef[] | undefined>;
+  /** Revokes every live auth and person token of the person issued under the mission; returns them. */
+  revokeTokensForMission(personId: string, missionS256: string, at: Date): Promise<IssuedTokenRef[]>;
   recordCascadeFailure(failure: CascadeFailure, at: Date): Promise<void>;
 }
 
@@ -106,6 +115,11 @@ export interface RevocationService {
   revokeAuthToken(personId: string, jti: string): Promise<boolean>;
   /** Dashboard: the person revokes one of their person tokens. */
   revokePersonToken(personId: string, jti: string): Promise<boolean>;
+  /**
+   * A mission the person revoked (§Mission Management, reason `revoked`): the tokens issued under it
+   * are revoked and their resources notified. Returns how many tokens were revoked.
+   */
+  revokeMissionTokens(personId: string, missionS256: string): Promise<number>;
   /** Resolves when every notice started so far has been sent or recorded as failed. */
   settled(): Promise<void>;
 }
@@ -300,6 +314,13 @@ export function createRevocationService(deps: RevocationServiceDeps): Revocation
       log.info('token.revoked', { iss: revoked.iss, by: 'person', outcome: 'person_token' });
       startCascade([revoked]);
       return true;
+    },
+
+    async revokeMissionTokens(personId, missionS256) {
+      const revoked = await store.revokeTokensForMission(personId, missionS256, now());
+      log.info('mission.tokens_revoked', { tokens: revoked.length });
+      startCascade(revoked);
+      return revoked.length;
     },
 
     async settled() {

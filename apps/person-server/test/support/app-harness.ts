@@ -7,6 +7,7 @@ import {
   type IssuerKeyResolver,
   issueJktJwt,
   type KeyPair,
+  type OutboundFetch,
 } from '@aauth-ref/core';
 import type { Database } from '@aauth-ref/db';
 import { createTestDatabase } from '@aauth-ref/db/testing';
@@ -16,7 +17,6 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp, MIGRATIONS_DIR } from '../../src/app.js';
 import { loadConfig, type PersonServerConfig } from '../../src/config.js';
 import { seedDemoPersons } from '../../src/seed.js';
-import type { OutboundFetch } from '../../src/services/outbound-signer.js';
 import { createPrismaClient, type PrismaClient } from '../../src/stores/prisma.js';
 import { createPrismaPersonStore } from '../../src/stores/prisma-persons.js';
 

@@ -1,17 +1,16 @@
-import {
-  type Clock,
-  createGuardedFetch,
-  type Dwk,
-  type EgressPolicy,
-  type HostResolver,
-  type KeyPair,
-  signRequest,
-} from '@aauth-ref/core';
+import type { Clock } from './clock.js';
+import type { EgressPolicy } from './egress/address-policy.js';
+import type { HostResolver } from './egress/admission.js';
+import { createGuardedFetch } from './egress/guarded-fetch.js';
+import { signRequest } from './httpsig/sign.js';
+import type { KeyPair } from './jwk.js';
+import type { Dwk } from './tokens/claims.js';
 
 /**
- * The PS's own signed requests to other servers (revocation notices to resources): signed with
+ * A server's own signed requests to other servers (revocation notices to resources, PS → AS token
+ * requests): signed with
  * `Signature-Key: sig=jwks_uri;id="<issuer>";dwk="<dwk>";kid="<active kid>"` (Signature-Key §3.6), so
- * the recipient discovers the key from the PS's published metadata, and sent through egress admission
+ * the recipient discovers the key from the server's published metadata, and sent through egress admission
  * (ARCHITECTURE.md *Outbound fetches*).
  */
 
@@ -63,7 +62,7 @@ export interface OutboundSigner {
 export interface OutboundSignerOptions {
   /** The `id` of the `jwks_uri` member: this server's issuer identifier. */
   readonly issuer: string;
-  /** The metadata document under which the key is published (`aauth-person.json` for the PS). */
+  /** The metadata document under which the key is published (`aauth-person.json`, `aauth-access.json`). */
   readonly dwk: Dwk;
   /** The active signing key, read at each signing so a key rotation takes effect at once. */
   readonly key: () => KeyPair;
