@@ -22,6 +22,10 @@ export function buildPersonServerMetadata(issuer: string): PersonServerMetadata 
     person_token_endpoint: `${issuer}/person`,
     auth_token_endpoint: `${issuer}/token`,
     revocation_endpoint: `${issuer}/revoke`,
+    mission_endpoint: `${issuer}/mission`,
+    // The person's missions pages (§Person Server Metadata: "MAY also use it for a deployment's
+    // human-facing administrative interface"); the companion specification's API is not defined yet.
+    mission_control_endpoint: `${issuer}/missions`,
     scopes_supported: SCOPES_SUPPORTED,
     claims_supported: CLAIMS_SUPPORTED,
   };

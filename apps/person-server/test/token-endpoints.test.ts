@@ -133,6 +133,18 @@ describe('POST /person (§Person Token Endpoint)', () => {
     const res = await requestPersonToken(sub, { resource: RESOURCE, capabilities: ['interaction'] });
     expect(res.statusCode).toBe(400);
     expect(res.json().error).toBe('invalid_agent_token');
+    // Every PS endpoint refuses it, pending URLs included (even one its parent owns).
+    const pending = await requestPersonToken(parent, { resource: RESOURCE, capabilities: ['interaction'] });
+    expect(pending.statusCode).toBe(202);
+    t.clock.advance(5_000);
+    const poll = await sendSigned(t, {
+      method: 'GET',
+      path: String(pending.headers.location).replace(ISSUER, ''),
+      key: sub.key,
+      signatureKey: sub.jwt,
+    });
+    expect(poll.statusCode).toBe(400);
+    expect(poll.json().error).toBe('invalid_agent_token');
   });
 
   it('refuses hwk (a durable key) with 401 unsupported_scheme naming jwt', async () => {

@@ -81,7 +81,7 @@ ${
 </section>`;
 }
 
-function renderTurn(turn: ClarificationTurn, index: number, devMode: boolean): SafeHtml {
+export function renderTurn(turn: ClarificationTurn, index: number, devMode: boolean): SafeHtml {
   const answer = turn.answer;
   let reply: SafeHtml;
   if (answer === undefined) reply = html`<p class="hint">Waiting for the agent's answer.</p>`;

@@ -4,6 +4,7 @@ import type { PersonServerConfig } from '../config.js';
 import type { AuthTokenService } from '../services/auth-token-service.js';
 import type { ClarificationService } from '../services/clarification-service.js';
 import type { EnrollmentService, EnrollmentStore } from '../services/enrollment-service.js';
+import type { MissionService, MissionStore } from '../services/mission-service.js';
 import type { PendingService } from '../services/pending-service.js';
 import type { PersonTokenService } from '../services/person-token-service.js';
 import type { ResourceInteractionService } from '../services/resource-interaction.js';
@@ -29,6 +30,8 @@ export interface AppContext {
   readonly clarifications: ClarificationService;
   readonly resourceInteractions: ResourceInteractionService;
   readonly revocations: RevocationService;
+  readonly missions: MissionService;
+  readonly missionStore: MissionStore;
   readonly sessions: PageSessions;
   readonly siteName: string;
   readonly loginThrottle: LoginThrottle;

@@ -62,6 +62,7 @@ export function registerDashboardRoute(app: FastifyInstance, context: AppContext
     const csrf = await sessions.csrfField(request, reply);
     reply.header('cache-control', 'no-store');
     const body = html`<p>Signed in as <strong>${person.displayName}</strong> (${person.username}).</p>
+<p><a href="/missions">Missions</a>: the work you approved for your agents, its log, and Revoke.</p>
 <h2>Connected agents</h2>
 ${
   bindings.length === 0

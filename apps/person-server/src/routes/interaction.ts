@@ -16,6 +16,7 @@ import { describeConsent } from '../services/consent-view.js';
 import type { PendingRecord } from '../services/pending-service.js';
 import { agentCallbackErrorFor, RESOURCE_CALLBACK_PATH } from '../services/resource-interaction.js';
 import type { AppContext } from './context.js';
+import { isMissionKind, sendMissionReview } from './missions-pages.js';
 import { redirectToSignIn, sendPsPage } from './pages.js';
 import { approveTokenRequest } from './token-approval.js';
 
@@ -124,6 +125,7 @@ ${submitButton('Deny', { name: 'decision', value: 'deny', kind: 'secondary' })}`
 ${form}`;
       return sendPsPage(context, request, reply, 'Connect a new agent', body);
     }
+    if (isMissionKind(record)) return sendMissionReview(context, request, reply, record);
     const isNew = !(await context.bindings.findBoundPerson({
       iss: record.owner.agentIss ?? '',
       sub: record.owner.agentSub ?? '',
@@ -302,7 +304,8 @@ ${submitButton('Continue')}
         message(request, reply, 'Request denied', 'You denied the request. You can close this page.', 200)
       );
     }
-    if (decision !== 'approve') {
+    if (decision !== 'approve' || isMissionKind(record)) {
+      // Mission decisions carry the person's edits: they are made on the mission review form.
       return message(request, reply, 'Choose an answer', 'Choose Approve or Deny.', 400);
     }
     if (record.kind !== 'enrollment') {

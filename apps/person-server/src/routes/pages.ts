@@ -14,6 +14,7 @@ export async function sendPsPage(
   const session = await context.sessions.current(request);
   const nav = session
     ? html`<a href="/dashboard">Dashboard</a>
+<a href="/missions">Missions</a>
 <form method="post" action="/signout" class="inline">${await context.sessions.csrfField(request, reply)}<button type="submit" class="secondary">Sign out</button></form>`
     : html`<a href="/signin">Sign in</a>`;
   return sendPage(reply, renderPage({ title, body, siteName: context.siteName, nav }), status);

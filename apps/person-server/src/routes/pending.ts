@@ -4,13 +4,22 @@ import type { PendingOwner } from '../services/pending-service.js';
 import type { AppContext } from './context.js';
 import { replyToCancel, replyToPoll } from './pending-reply.js';
 
-/** Agents poll with the agent token that made the request (§Pending URL Security: identity on every poll). */
-const POLL: RouteAAuthConfig = { schemes: ['jwt'], tokenKinds: ['agent'] };
-const CANCEL: RouteAAuthConfig = { schemes: ['jwt'], tokenKinds: ['agent'], stateChanging: true };
+/**
+ * Agents poll with the agent token that made the request (§Pending URL Security: identity on every
+ * poll); a sub-agent never made one and is refused like at every PS endpoint (§Single-Level Depth).
+ */
+const POLL: RouteAAuthConfig = { schemes: ['jwt'], tokenKinds: ['agent'], rejectSubAgents: true };
+const CANCEL: RouteAAuthConfig = {
+  schemes: ['jwt'],
+  tokenKinds: ['agent'],
+  rejectSubAgents: true,
+  stateChanging: true,
+};
 /** §Clarification Response: the body is covered by the signature (`content-digest`). */
 const RESPOND: RouteAAuthConfig = {
   schemes: ['jwt'],
   tokenKinds: ['agent'],
+  rejectSubAgents: true,
   requireBodyComponents: true,
   stateChanging: true,
 };

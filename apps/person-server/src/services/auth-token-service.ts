@@ -23,6 +23,7 @@ import type {
   AgentBindingLookup,
   AgentRef,
   IssuedAuthTokenStore,
+  MissionLog,
   MissionLookup,
   MissionRecord,
   PersonLookup,
@@ -37,6 +38,7 @@ import {
   assertMissionActive,
   assertNotSubAgent,
   checkResourceToken,
+  type MissionOwner,
   missionNotAfter,
   type RequestingAgent,
   verifySubagentToken,
@@ -64,6 +66,8 @@ export interface AuthTokenServiceDeps {
   readonly scopeConsents: ScopeConsentStore;
   readonly issuedAuthTokens: IssuedAuthTokenStore;
   readonly securityEvents: SecurityEventLog;
+  /** §Mission Log: token requests under a mission, with justification and decision. */
+  readonly missionLog?: MissionLog;
 }
 
 /** What the agent said about the request, kept for the consent page and the dashboard. */
@@ -91,6 +95,7 @@ export interface AuthTokenPlan {
   readonly scope?: string;
   readonly account?: string;
   readonly missionS256?: string;
+  readonly missionOwner?: MissionOwner;
   readonly tenant?: string;
   readonly resourceTokenJti: string;
   /** NumericDates the token must not outlive: the `exp` of every agent token presented. */
@@ -158,6 +163,16 @@ export function isScopeCovered(
 }
 
 export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenService {
+  /** §Mission Log: "token requests (with justifications)" and the governance decision on each. */
+  async function logRequest(plan: AuthTokenPlan, decision: string, scope?: string): Promise<void> {
+    if (plan.missionS256 === undefined || deps.missionLog === undefined) return;
+    const detail: Record<string, unknown> = { resource: plan.resource, decision };
+    if (plan.scope !== undefined) detail.requested_scope = plan.scope;
+    if (scope !== undefined) detail.scope = scope;
+    if (plan.context.justification !== undefined) detail.justification = plan.context.justification;
+    await deps.missionLog.append(plan.missionS256, { kind: 'token_request', detail });
+  }
+
   async function issue(plan: AuthTokenPlan, scope: string | undefined): Promise<IssuedAuthToken> {
     const now = deps.clock.now();
     if (plan.notAfter.some((exp) => exp * 1000 <= now)) {
@@ -165,7 +180,12 @@ export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenSer
     }
     let mission: MissionRecord | undefined;
     if (plan.missionS256 !== undefined) {
-      mission = await assertMissionActive(deps.missions, plan.missionS256, new Date(now));
+      mission = await assertMissionActive(
+        deps.missions,
+        plan.missionS256,
+        new Date(now),
+        plan.missionOwner ?? { agent: plan.agent, personId: plan.personId },
+      );
     }
     const person = await deps.persons.findPerson(plan.personId);
     if (person === undefined) throw new UserUnreachable('The person this agent acts for is no longer known.');
@@ -237,10 +257,19 @@ export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenSer
         throw new InvalidAgentToken('This agent is not bound to the person the resource token names.');
       }
 
-      // Step 7.
+      // Step 7. Under call chaining the mission is the upstream agent's (the same person's).
+      const missionOwner: MissionOwner =
+        params.upstream_token === undefined
+          ? { agent, personId: record.personId }
+          : { personId: record.personId };
       let mission: MissionRecord | undefined;
       if (claims.mission_s256 !== undefined) {
-        mission = await assertMissionActive(deps.missions, claims.mission_s256, new Date(deps.clock.now()));
+        mission = await assertMissionActive(
+          deps.missions,
+          claims.mission_s256,
+          new Date(deps.clock.now()),
+          missionOwner,
+        );
       }
       if (claims.interaction !== undefined && !isEndpointUrl(claims.interaction.url, deps.identifierPolicy)) {
         // §Resource-Initiated Interaction: "The `interaction.url` MUST be an HTTPS URL."
@@ -273,7 +302,7 @@ export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenSer
         ...(subagentSub === undefined ? {} : { subagentSub }),
         ...(claims.scope === undefined ? {} : { scope: claims.scope }),
         ...(claims.account === undefined ? {} : { account: claims.account }),
-        ...(claims.mission_s256 === undefined ? {} : { missionS256: claims.mission_s256 }),
+        ...(claims.mission_s256 === undefined ? {} : { missionS256: claims.mission_s256, missionOwner }),
         ...(claims.tenant === undefined ? {} : { tenant: claims.tenant }),
         ...(claims.interaction === undefined
           ? {}
@@ -289,11 +318,18 @@ export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenSer
         resource: plan.resource,
       });
       if (!isScopeCovered(consents, splitScope(plan.scope), plan.missionS256)) reasons.push('scope');
-      if (reasons.length === 0) return issue(plan, plan.scope);
+      if (reasons.length === 0) {
+        const issued = await issue(plan, plan.scope);
+        // Covered by consent already given (within this mission, or standing): no new question.
+        await logRequest(plan, 'issued', issued.claims.scope);
+        return issued;
+      }
       // prompt=none: the agent asked not to involve the person, and the person must be involved.
       if (params.prompt.includes('none')) {
+        await logRequest(plan, 'user_unreachable');
         throw new UserUnreachable('The person must be asked, and prompt=none forbids it.');
       }
+      await logRequest(plan, 'consent_required');
       const capabilities = params.capabilities ?? mission?.capabilities?.filter(isCapability) ?? [];
       return { kind: 'needs_consent', reasons, plan, capabilities };
     },
@@ -310,7 +346,9 @@ export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenSer
         { personId: plan.personId, agent: plan.agent, resource: plan.resource },
         { scope: splitScope(grantedScope).join(' '), missionS256: plan.missionS256 ?? null },
       );
-      return issue(plan, grantedScope);
+      const issued = await issue(plan, grantedScope);
+      await logRequest(plan, 'approved', issued.claims.scope);
+      return issued;
     },
   };
 }

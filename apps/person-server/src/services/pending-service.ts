@@ -20,7 +20,14 @@ import {
  * `(iss, sub)`, or for an enrollment the durable key's thumbprint.
  */
 
-export type PendingKind = 'enrollment' | 'person_token' | 'auth_token';
+export type PendingKind =
+  | 'enrollment'
+  | 'person_token'
+  | 'auth_token'
+  /** A mission proposal the person reviews (§Mission Creation). */
+  | 'mission'
+  /** A completion proposal the person reviews (§Mission Completion). */
+  | 'mission_completion';
 
 export type PendingStatus =
   | 'pending'

@@ -22,6 +22,7 @@ import type {
   AgentRef,
   DirectedSubjectStore,
   IssuedAuthTokenStore,
+  MissionLog,
   MissionLookup,
   MissionRecord,
   PersonLookup,
@@ -63,6 +64,8 @@ export interface PersonTokenServiceDeps {
   readonly personTokens: PersonTokenRecordStore;
   readonly resourceConsents: ResourceConsentStore;
   readonly issuedAuthTokens: IssuedAuthTokenStore;
+  /** §Mission Log: person tokens issued under a mission. */
+  readonly missionLog?: MissionLog;
   /** Resources new to one agent it may obtain person tokens for per hour (default 50). */
   readonly maxNewResourcesPerHour?: number;
 }
@@ -141,7 +144,12 @@ export function createPersonTokenService(deps: PersonTokenServiceDeps): PersonTo
     }
     let mission: MissionRecord | undefined;
     if (plan.missionS256 !== undefined) {
-      mission = await assertMissionActive(deps.missions, plan.missionS256, new Date(now), plan.missionOwner);
+      mission = await assertMissionActive(
+        deps.missions,
+        plan.missionS256,
+        new Date(now),
+        plan.missionOwner ?? { agent: plan.agent },
+      );
     }
     const person = await deps.persons.findPerson(personId);
     if (person === undefined) throw new UserUnreachable('The person this agent acts for is no longer known.');
@@ -177,6 +185,12 @@ export function createPersonTokenService(deps: PersonTokenServiceDeps): PersonTo
       issuedAt: new Date(claims.iat * 1000),
     });
     const personToken = issueToken('person', claims, deps.signer, { clock: deps.clock });
+    if (plan.missionS256 !== undefined) {
+      await deps.missionLog?.append(plan.missionS256, {
+        kind: 'person_token',
+        detail: { resource: plan.resource, decision: 'issued' },
+      });
+    }
     return {
       kind: 'issued',
       personToken,
@@ -218,12 +232,12 @@ export function createPersonTokenService(deps: PersonTokenServiceDeps): PersonTo
           missionS256 = upstreamMission;
           missionOwner = { personId };
         } else if (missionS256 !== undefined) {
-          missionOwner = { agent: agent.sub, personId };
+          missionOwner = { agent, personId };
         }
       } else {
         personId = await deps.bindings.findBoundPerson(agent);
         if (missionS256 !== undefined) {
-          missionOwner = personId === undefined ? { agent: agent.sub } : { agent: agent.sub, personId };
+          missionOwner = personId === undefined ? { agent } : { agent, personId };
         }
       }
 
@@ -233,7 +247,7 @@ export function createPersonTokenService(deps: PersonTokenServiceDeps): PersonTo
           deps.missions,
           missionS256,
           new Date(deps.clock.now()),
-          missionOwner,
+          missionOwner ?? { agent },
         );
       }
       await enforceResourceRate(agent, params.resource);

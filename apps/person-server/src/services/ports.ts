@@ -36,6 +36,8 @@ export interface MissionRecord {
   readonly s256: string;
   /** The agent identifier the mission belongs to (the blob's `agent`). */
   readonly agent: string;
+  /** The owning agent's Agent Provider (`iss` of its agent token). */
+  readonly agentIss?: string;
   readonly personId: string;
   /** §Why Missions Have Only Two States. */
   readonly status: 'active' | 'terminated';
@@ -46,12 +48,45 @@ export interface MissionRecord {
   readonly capabilities?: readonly string[];
 }
 
-export interface MissionLookup {
-  findMission(s256: string): Promise<MissionRecord | undefined>;
+/**
+ * Who a mission must belong to for a lookup to find it: the owning agent, the person, or both. The
+ * lookup matches them in its one query (§Mission Endpoint Errors: an unknown mission and another
+ * agent's are indistinguishable, also in timing), so a mission of someone else is simply not found.
+ */
+export interface MissionOwnerFilter {
+  readonly agent?: AgentRef;
+  readonly personId?: string;
 }
 
-/** Until the missions store exists no mission is known: every `mission_s256` is `mission_not_found`. */
-export const noMissions: MissionLookup = { findMission: async () => undefined };
+export type MissionTerminationReason = 'completed' | 'revoked' | 'expired' | 'superseded' | 'administrative';
+
+export interface MissionLookup {
+  findMission(s256: string, owner: MissionOwnerFilter): Promise<MissionRecord | undefined>;
+  /**
+   * `active` → `terminated` with `reason`, once (§Mission Management: never back). False when the
+   * mission was not active any more.
+   */
+  terminate(s256: string, reason: MissionTerminationReason, at: Date): Promise<boolean>;
+}
+
+/** A PS without missions: every `mission_s256` is `mission_not_found`. */
+export const noMissions: MissionLookup = {
+  findMission: async () => undefined,
+  terminate: async () => false,
+};
+
+/** One entry of the mission log (§Mission Log). `detail` is plain JSON; texts stay raw Markdown. */
+export interface MissionLogAppend {
+  readonly kind: string;
+  readonly detail: Readonly<Record<string, unknown>>;
+  /** An accepted update: its digest and the exact bytes the digest covers. */
+  readonly s256?: string;
+  readonly blob?: Uint8Array;
+}
+
+export interface MissionLog {
+  append(missionS256: string, entry: MissionLogAppend): Promise<void>;
+}
 
 // --- Directed subjects -----------------------------------------------------------------------------
 

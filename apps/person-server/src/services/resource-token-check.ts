@@ -142,33 +142,33 @@ export async function verifyUpstreamToken(
 
 // --- Missions ------------------------------------------------------------------------------------------
 
+/** Who the mission must belong to (plain JSON: it is kept with a pending request's plan). */
 export interface MissionOwner {
-  /** The agent identifier the mission must belong to. */
-  readonly agent?: string;
+  /** The owning agent. */
+  readonly agent?: AgentRef;
   /** The person the mission must belong to. */
   readonly personId?: string;
 }
 
 /**
  * §Person Token Endpoint ("exists, is active, and belongs to this agent") and §Resource Token
- * Verification step 7. An unknown mission and another agent's mission are the same `404` (§Mission
- * Endpoint Errors); a terminated or expired one is `403 mission_terminated` (§Mission Status Errors).
+ * Verification step 7. The mission is looked up by `(s256, owner)` in one query, so an unknown
+ * mission and another agent's mission — active or terminated — are the same `404` (§Mission Endpoint
+ * Errors); only the owner learns that its mission ended: `403 mission_terminated` with
+ * `mission_status` and `termination_reason` (§Mission Status Errors). A mission seen past its
+ * `expires_at` is terminated as `expired` then and there (§Mission Approval: "MUST treat a mission
+ * past it as terminated").
  */
 export async function assertMissionActive(
   missions: MissionLookup,
   s256: string,
   now: Date,
-  owner: MissionOwner = {},
+  owner: MissionOwner,
 ): Promise<MissionRecord> {
-  const mission = await missions.findMission(s256);
-  if (
-    mission === undefined ||
-    (owner.agent !== undefined && mission.agent !== owner.agent) ||
-    (owner.personId !== undefined && mission.personId !== owner.personId)
-  ) {
-    throw new MissionNotFound('No such mission, or it is not this agent’s.');
-  }
+  const mission = await missions.findMission(s256, owner);
+  if (mission === undefined) throw new MissionNotFound('No such mission, or it is not this agent’s.');
   const expired = mission.expiresAt !== undefined && now.getTime() >= mission.expiresAt.getTime();
+  if (mission.status === 'active' && expired) await missions.terminate(s256, 'expired', now);
   if (mission.status !== 'active' || expired) {
     const reason = mission.status === 'active' ? 'expired' : mission.terminationReason;
     const extra: Record<string, unknown> = { mission_status: 'terminated' };

@@ -199,6 +199,15 @@ export function createPrismaRevocationStore(prisma: PrismaClient, issuer: string
         return revokeForAgentInTx(tx, agent, at, 'binding_revoked', personId);
       });
     },
+    async revokeTokensForMission(personId, missionS256, at) {
+      return prisma.$transaction(async (tx) => {
+        const scope = { personId, missionS256 };
+        const auth = await revokeAuthTokensWhere(tx, scope, at);
+        const person = await findLivePersonTokens(tx, issuer, scope, at);
+        await recordRevocations(tx, tokenEntries([...auth, ...person], at, 'mission_revoked'));
+        return [...auth, ...person];
+      });
+    },
     async recordCascadeFailure(failure: CascadeFailure, at: Date) {
       await prisma.securityEvent.create({
         data: {

@@ -197,6 +197,26 @@ export class Browser {
     );
   }
 
+  /** A form with repeated fields (checkbox groups). */
+  async postPairs(
+    url: string,
+    pairs: readonly (readonly [string, string])[],
+  ): Promise<LightMyRequestResponse> {
+    return this.keep(
+      await this.t.app.inject({
+        method: 'POST',
+        url,
+        headers: {
+          host: 'localhost:3001',
+          origin: ISSUER,
+          cookie: this.cookieHeader(),
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        payload: new URLSearchParams(pairs.map(([k, v]): [string, string] => [k, v])).toString(),
+      }),
+    );
+  }
+
   async signIn(username: string, password: string): Promise<LightMyRequestResponse> {
     await this.get('/signin');
     return this.post('/signin', { _csrf: this.csrf(), username, password, return_to: '/dashboard' });

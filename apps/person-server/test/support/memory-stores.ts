@@ -5,7 +5,9 @@ import type {
   IssuedAuthTokenRecord,
   IssuedAuthTokenStore,
   MissionLookup,
+  MissionOwnerFilter,
   MissionRecord,
+  MissionTerminationReason,
   PersonLookup,
   PersonRecord,
   PersonTokenRecord,
@@ -58,8 +60,25 @@ export class MemoryMissions implements MissionLookup {
     this.missions.set(mission.s256, mission);
     return mission;
   }
-  async findMission(s256: string) {
-    return this.missions.get(s256);
+  async findMission(s256: string, owner: MissionOwnerFilter) {
+    const mission = this.missions.get(s256);
+    if (mission === undefined) return undefined;
+    if (owner.agent !== undefined && mission.agent !== owner.agent.sub) return undefined;
+    if (
+      owner.agent?.iss !== undefined &&
+      mission.agentIss !== undefined &&
+      mission.agentIss !== owner.agent.iss
+    ) {
+      return undefined;
+    }
+    if (owner.personId !== undefined && mission.personId !== owner.personId) return undefined;
+    return mission;
+  }
+  async terminate(s256: string, reason: MissionTerminationReason) {
+    const mission = this.missions.get(s256);
+    if (mission?.status !== 'active') return false;
+    this.missions.set(s256, { ...mission, status: 'terminated', terminationReason: reason });
+    return true;
   }
 }
 
