@@ -58,7 +58,11 @@ import { createPrismaEnrollmentStore } from './stores/prisma-enrollments.js';
 import { createPrismaMissionStore } from './stores/prisma-missions.js';
 import { createPrismaPendingStore } from './stores/prisma-pending-store.js';
 import { createPrismaPersonStore } from './stores/prisma-persons.js';
-import { createPrismaRevocationChecker, createPrismaRevocationStore } from './stores/prisma-revocations.js';
+import {
+  createPrismaRevocationChecker,
+  createPrismaRevocationStore,
+  createSeenAgentTokenRecorder,
+} from './stores/prisma-revocations.js';
 import { createPrismaSessionBackend } from './stores/prisma-session-backend.js';
 import {
   createPrismaDirectedSubjectStore,
@@ -118,6 +122,15 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
     ready: createReadinessCheck(deps.database, migrationsDir),
   });
   registerWebKit(app);
+  // Agent tokens of other Agent Providers are remembered so their AP's revocation can cascade.
+  const rememberAgentToken = createSeenAgentTokenRecorder(prisma, clock);
+  app.addHook('preHandler', async (request) => {
+    const aauth = request.aauth;
+    if (aauth?.tokenKind === 'agent' && aauth.claims && aauth.claims.iss !== issuer) {
+      const { iss, jti, sub, exp } = aauth.claims as { iss: string; jti: string; sub: string; exp: number };
+      await rememberAgentToken({ iss, jti, sub, exp });
+    }
+  });
 
   const persons = createPrismaPersonStore(prisma);
   const bindings = createPrismaBindingStore(prisma);

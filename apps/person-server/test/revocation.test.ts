@@ -348,6 +348,38 @@ describe('revocation cascade (§Token Revocation: the PS "SHOULD revoke the auth
     expect(await t.prisma.revocation.count({ where: { iss: ISSUER, jti: authJtis[0]! } })).toBe(1);
   });
 
+  it("revoking another AP's agent token that signed here revokes the auth tokens issued for that agent", async () => {
+    const agent = newForeignAgent();
+    // The agent signs a request here: the PS remembers which agent this (iss, jti) names.
+    expect((await requestPersonToken(agent)).statusCode).toBe(202);
+    const alice = await personId('alice');
+    const jti = uniqueId('auth-jti');
+    await t.prisma.issuedAuthToken.create({
+      data: {
+        jti,
+        iss: ISSUER,
+        aud: RESOURCE,
+        sub: 'directed-sub',
+        scope: 'read',
+        personId: alice,
+        agentIss: otherAp.issuer,
+        agentSub: agent.claims.sub,
+        cnfJkt: 'jkt',
+        issuedAt: new Date(t.clock.now()),
+        exp: new Date(t.clock.now() + 3_600_000),
+      },
+    });
+    const res = await revokeAs(otherAp, { iss: otherAp.issuer, jti: agent.claims.jti });
+    expect(res.statusCode).toBe(200);
+    await t.app.revocations.settled();
+    const row = await t.prisma.issuedAuthToken.findUniqueOrThrow({ where: { jti } });
+    expect(row.revokedAt).not.toBeNull();
+    expect(sent.map((notice) => JSON.parse(notice.body.toString('utf8')))).toContainEqual({
+      iss: ISSUER,
+      jti,
+    });
+  });
+
   it('a resource that is down or has no revocation_endpoint never fails the revocation; the failure is recorded', async () => {
     const before = await t.prisma.securityEvent.count({ where: { event: 'revocation.cascade_failed' } });
     const { agentJti, authJtis } = await seedOwnAgentWithAuthTokens([DOWN, SILENT, RESOURCE]);

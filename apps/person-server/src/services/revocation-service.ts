@@ -53,6 +53,8 @@ export interface RevocationStore {
   /** An auth token this PS issued or provided whose `iss` is `iss`. */
   findAuthToken(iss: string, jti: string): Promise<IssuedTokenRef | undefined>;
   isRevoked(iss: string, jti: string): Promise<boolean>;
+  /** The agent an agent token of another Agent Provider named, when it signed a request here. */
+  findSeenAgentToken(iss: string, jti: string): Promise<AgentRef | undefined>;
   /** Idempotent: a pair already revoked keeps its first record. */
   recordRevocation(entry: RevocationEntry): Promise<void>;
   /** Revokes one live auth token (of `personId`, when given); `undefined` when none was live. */
@@ -283,8 +285,11 @@ export function createRevocationService(deps: RevocationServiceDeps): Revocation
           await store.recordRevocation({ iss, jti, at, reason: 'auth_token', expiresAt: provided.exp });
         } else {
           // Another issuer's token the PS has no record of — typically an agent token of another AP:
-          // "The PS MUST deny subsequent requests presenting that agent token".
+          // "The PS MUST deny subsequent requests presenting that agent token", and "SHOULD revoke the
+          // auth tokens it issued or provided for that agent" — known when that token signed here.
           await store.recordRevocation({ iss, jti, at, reason: 'foreign_token', expiresAt: null });
+          const agent = await store.findSeenAgentToken(iss, jti);
+          if (agent) startCascade(await store.revokeTokensForAgent(agent, at, 'agent_token_revoked'));
         }
         outcome = provided ? 'auth_token' : 'foreign_token';
       }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RevocationChecker } from '@aauth-ref/fastify';
+import { LRUCache } from 'lru-cache';
 import type { Prisma } from '../generated/prisma/client.js';
 import type { AgentRef } from '../services/ports.js';
 import type {
@@ -110,6 +111,13 @@ export function createPrismaRevocationStore(prisma: PrismaClient, issuer: string
   }
 
   return {
+    async findSeenAgentToken(iss, jti) {
+      const row = await prisma.seenAgentToken.findUnique({
+        where: { iss_jti: { iss, jti } },
+        select: { sub: true },
+      });
+      return row === null ? undefined : { iss, sub: row.sub };
+    },
     async findIssuedAgentToken(jti) {
       const row = await prisma.issuedAgentToken.findUnique({
         where: { jti },
@@ -218,5 +226,32 @@ export function createPrismaRevocationStore(prisma: PrismaClient, issuer: string
         },
       });
     },
+  };
+}
+
+/**
+ * Remembers the agent tokens of other Agent Providers that sign requests here, `(iss, jti)` → agent,
+ * until they expire, so a later revocation of one by its AP reaches what the PS issued for that agent.
+ * A bounded in-memory set skips the write for tokens already recorded by this instance.
+ */
+export function createSeenAgentTokenRecorder(
+  prisma: PrismaClient,
+  clock: { now(): number },
+): (claims: { iss: string; jti: string; sub: string; exp: number }) => Promise<void> {
+  const recorded = new LRUCache<string, true>({ max: 10_000 });
+  let lastPurge = 0;
+  return async ({ iss, jti, sub, exp }) => {
+    const key = `${iss} ${jti}`;
+    if (recorded.has(key)) return;
+    const now = clock.now();
+    if (now - lastPurge >= 3_600_000) {
+      lastPurge = now;
+      await prisma.seenAgentToken.deleteMany({ where: { expiresAt: { lte: new Date(now) } } });
+    }
+    await prisma.seenAgentToken.createMany({
+      data: [{ iss, jti, sub, expiresAt: new Date(exp * 1000) }],
+      skipDuplicates: true,
+    });
+    recorded.set(key, true);
   };
 }
