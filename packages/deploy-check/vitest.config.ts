@@ -1,0 +1,13 @@
+import { defineProject } from 'vitest/config';
+
+export default defineProject({
+  resolve: { conditions: ['source'] },
+  // Vite applies `resolve.conditions` to the client only; tests run in the SSR (node) environment.
+  ssr: { resolve: { conditions: ['source'] } },
+  test: {
+    name: 'deploy-check',
+    include: ['test/**/*.test.ts'],
+    // Spawning three servers' `--help` through tsx takes a few seconds each.
+    testTimeout: 60_000,
+  },
+});
