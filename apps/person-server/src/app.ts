@@ -2,9 +2,11 @@ import { fileURLToPath } from 'node:url';
 import {
   admitUrl,
   type Clock,
+  createGuardedFetch,
   createGuardedPost,
   createOutboundSigner,
   DWK,
+  type GuardedFetch,
   type HostResolver,
   type IssuerKeyResolver,
   type OutboundFetch,
@@ -47,6 +49,7 @@ import { registerSubagentTokenRoute } from './routes/subagent-token.js';
 import { createAuthTokenService } from './services/auth-token-service.js';
 import { createClarificationService } from './services/clarification-service.js';
 import { createEnrollmentService } from './services/enrollment-service.js';
+import { createFederationClient } from './services/federation-client.js';
 import { createMissionService } from './services/mission-service.js';
 import { createPendingService } from './services/pending-service.js';
 import { createPersonTokenService } from './services/person-token-service.js';
@@ -96,6 +99,8 @@ export interface AppDeps {
   readonly egressResolver?: HostResolver;
   /** The PS's own outbound requests (revocation notices); default: a POST through the egress policy. */
   readonly outboundFetch?: OutboundFetch;
+  /** PS → AS requests (§Access Server Federation); default: core's guarded fetch under the egress policy. */
+  readonly federationFetch?: GuardedFetch;
 }
 
 /** Builds the Person Server (and its Agent Provider role). Never listens: `main.ts` does. */
@@ -170,10 +175,30 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
     directedSubjects: createPrismaDirectedSubjectStore(prisma),
     resourceConsents: createPrismaResourceConsentStore(prisma),
   });
+  const securityEvents = createPrismaSecurityEventLog(prisma, clock);
+  const federation = createFederationClient({
+    clock,
+    issuer,
+    identifierPolicy: config.identifierPolicy,
+    keys,
+    verifier: tokens,
+    key: () => deps.psKeys.active,
+    fetch:
+      deps.federationFetch ??
+      createGuardedFetch({
+        policy: config.egressPolicy,
+        ...(deps.egressResolver ? { resolve: deps.egressResolver } : {}),
+        timeoutMs: 5_000,
+        maxBytes: 64 * 1024,
+      }),
+    persons,
+    securityEvents,
+  });
   const authTokens = createAuthTokenService({
     ...tokenDeps,
     scopeConsents: createPrismaScopeConsentStore(prisma),
-    securityEvents: createPrismaSecurityEventLog(prisma, clock),
+    securityEvents,
+    federation,
   });
   const sessions = createPageSessions({
     store: createSessionStore(createPrismaSessionBackend(prisma), { clock }),

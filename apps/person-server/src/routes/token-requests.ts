@@ -24,7 +24,11 @@ export function requestingAgentOf(request: FastifyRequest): RequestingAgent {
   if (aauth?.tokenKind !== 'agent' || !aauth.claims) {
     throw new InvalidAgentToken('An agent token must sign this request.');
   }
-  return { claims: aauth.claims as AgentTokenClaims, keyThumbprint: aauth.keyThumbprint };
+  return {
+    claims: aauth.claims as AgentTokenClaims,
+    keyThumbprint: aauth.keyThumbprint,
+    ...(aauth.token ? { raw: aauth.token.raw } : {}),
+  };
 }
 
 export async function replyNeedsConsent(

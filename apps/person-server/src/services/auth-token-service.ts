@@ -10,15 +10,18 @@ import {
   InvalidAgentToken,
   InvalidRequest,
   InvalidResourceToken,
+  isAAuthError,
   isCapability,
   isEndpointUrl,
   issueToken,
   type PublicJwk,
   type ResourceInteraction,
+  ServerError,
   type TokenSigner,
   type TokenVerifier,
   UserUnreachable,
 } from '@aauth-ref/core';
+import type { FederationClient } from './federation-client.js';
 import type {
   AgentBindingLookup,
   AgentRef,
@@ -49,7 +52,9 @@ import { type Platform, type PromptValue, parseAuthTokenParams } from './token-r
 /**
  * The auth token endpoint's three-party decisions (§PS Token Endpoint, §PS Response, §Auth Token
  * Structure, §Resource Token Verification, §Parent-Mediated Authorization, §Upstream Token
- * Verification, §Scopes). Four-party federation is refused for now with `invalid_resource_token`.
+ * Verification, §Scopes), and four-party federation when a `federation` client is configured: a
+ * resource token whose `aud` is an AS is brokered there (§Access Server Federation), else refused with
+ * `invalid_resource_token`.
  */
 
 export interface AuthTokenServiceDeps {
@@ -68,6 +73,8 @@ export interface AuthTokenServiceDeps {
   readonly securityEvents: SecurityEventLog;
   /** §Mission Log: token requests under a mission, with justification and decision. */
   readonly missionLog?: MissionLog;
+  /** §Access Server Federation: absent, a resource token for an AS is `invalid_resource_token`. */
+  readonly federation?: FederationClient;
 }
 
 /** What the agent said about the request, kept for the consent page and the dashboard. */
@@ -228,6 +235,72 @@ export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenSer
     return { kind: 'issued', authToken, expiresIn: claims.exp - Math.floor(now / 1000), claims };
   }
 
+  /**
+   * §Access Server Federation: the AS decides and issues; the PS has verified the resource token,
+   * the binding and the mission, forwards the request, checks what comes back (§Auth Token Delivery)
+   * and records it with `iss` = the AS.
+   */
+  async function federate(
+    federation: FederationClient,
+    input: {
+      readonly signer: RequestingAgent;
+      readonly agent: AgentRef;
+      readonly params: ReturnType<typeof parseAuthTokenParams>;
+      readonly claims: { iss: string; aud: string; sub: string; scope?: string; mission_s256?: string };
+      readonly personId: string;
+      readonly cnfJkt: string;
+      readonly notAfter: number | undefined;
+    },
+  ): Promise<IssuedAuthToken> {
+    const { signer, agent, params, claims } = input;
+    if (signer.raw === undefined) throw new ServerError('The agent token is not available to forward.');
+    const log = async (decision: string, scope?: string) => {
+      if (claims.mission_s256 === undefined || deps.missionLog === undefined) return;
+      const detail: Record<string, unknown> = { resource: claims.iss, access_server: claims.aud, decision };
+      if (claims.scope !== undefined) detail.requested_scope = claims.scope;
+      if (scope !== undefined) detail.scope = scope;
+      if (params.justification !== undefined) detail.justification = params.justification;
+      await deps.missionLog.append(claims.mission_s256, { kind: 'token_request', detail });
+    };
+    let delivered: Awaited<ReturnType<FederationClient['requestAuthToken']>>;
+    try {
+      delivered = await federation.requestAuthToken({
+        accessServer: claims.aud,
+        resourceToken: params.resource_token,
+        agentToken: signer.raw,
+        ...(params.subagent_token === undefined ? {} : { subagentToken: params.subagent_token }),
+        ...(params.upstream_token === undefined ? {} : { upstreamToken: params.upstream_token }),
+        resource: claims.iss,
+        sub: claims.sub,
+        ...(claims.scope === undefined ? {} : { scope: claims.scope }),
+        cnfJkt: input.cnfJkt,
+        personId: input.personId,
+        ...(input.notAfter === undefined ? {} : { notAfter: input.notAfter }),
+      });
+    } catch (err) {
+      await log(isAAuthError(err) ? err.error : 'server_error');
+      throw err;
+    }
+    const issued = delivered.claims;
+    await deps.issuedAuthTokens.insert({
+      jti: issued.jti,
+      iss: issued.iss,
+      aud: issued.aud,
+      sub: issued.sub,
+      scope: issued.scope ?? null,
+      missionS256: issued.mission_s256 ?? claims.mission_s256 ?? null,
+      personId: input.personId,
+      agentIss: agent.iss,
+      agentSub: agent.sub,
+      cnfJkt: input.cnfJkt,
+      issuedAt: new Date(issued.iat * 1000),
+      exp: new Date(issued.exp * 1000),
+      revokedAt: null,
+    });
+    await log('issued', issued.scope);
+    return { kind: 'issued', authToken: delivered.authToken, expiresIn: delivered.expiresIn, claims: issued };
+  }
+
   return {
     async requestAuthToken(signer, body) {
       const params = parseAuthTokenParams(body);
@@ -245,7 +318,9 @@ export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenSer
         notAfter.push(subagent.claims.exp);
       }
       // Steps 1–6; in the sub-agent variant step 5 compares with the sub-agent's key.
-      const { claims, record } = await checkResourceToken(deps, params.resource_token, agent, cnfJkt);
+      const { claims, record } = await checkResourceToken(deps, params.resource_token, agent, cnfJkt, {
+        federation: deps.federation !== undefined,
+      });
 
       if (params.upstream_token !== undefined) {
         const upstream = await verifyUpstreamToken(deps, params.upstream_token, signer);
@@ -270,6 +345,17 @@ export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenSer
           new Date(deps.clock.now()),
           missionOwner,
         );
+      }
+      if (deps.federation !== undefined && claims.aud !== deps.issuer) {
+        return federate(deps.federation, {
+          signer,
+          agent,
+          params,
+          claims,
+          personId: record.personId,
+          cnfJkt,
+          notAfter: missionNotAfter(mission),
+        });
       }
       if (claims.interaction !== undefined && !isEndpointUrl(claims.interaction.url, deps.identifierPolicy)) {
         // §Resource-Initiated Interaction: "The `interaction.url` MUST be an HTTPS URL."

@@ -182,7 +182,11 @@ export interface IssuedAuthTokenStore {
 
 // --- Security events --------------------------------------------------------------------------------
 
-export type SecurityEventName = 'resource_token.mismatch' | 'resource_token.agent_mismatch';
+export type SecurityEventName =
+  | 'resource_token.mismatch'
+  | 'resource_token.agent_mismatch'
+  /** §Auth Token Delivery: an AS's auth token failed a check and was not forwarded. */
+  | 'auth_token.rejected';
 
 export interface SecurityEvent {
   readonly event: SecurityEventName;

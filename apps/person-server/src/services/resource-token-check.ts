@@ -35,6 +35,8 @@ export interface RequestingAgent {
   readonly claims: AgentTokenClaims;
   /** RFC 7638 thumbprint of the key that verified the HTTP signature (the agent token's `cnf.jwk`). */
   readonly keyThumbprint: string;
+  /** The agent token as presented: forwarded as `agent_token` to an AS (§PS-to-AS Token Request). */
+  readonly raw?: string;
 }
 
 export function agentRefOf(agent: RequestingAgent): AgentRef {
@@ -208,7 +210,8 @@ const RECORD_CLAIMS = [
 ] as const;
 
 /**
- * §Resource Token Verification steps 1–6 for a three-party request (`aud` = this PS). Step 5 compares
+ * §Resource Token Verification steps 1–6 for a three-party request (`aud` = this PS), or with
+ * `federation` also a four-party one (`aud` = an AS; the `ps` check of step 6 still binds it here). Step 5 compares
  * `agent_jkt` with `expectedAgentJkt`: the signing key's thumbprint, or the `subagent_token`'s
  * `cnf.jwk` in the sub-agent variant. Step 7 (the mission) is the caller's.
  */
@@ -217,14 +220,14 @@ export async function checkResourceToken(
   jwt: string,
   signer: AgentRef,
   expectedAgentJkt: string,
+  options: { readonly federation?: boolean } = {},
 ): Promise<CheckedResourceToken> {
   // Steps 1–3: typ, dwk, signature through issuer discovery, exp and iat.
   const { claims } = await verifyBodyToken(deps.verifier, jwt, 'resource');
-  // Step 4. Four-party (aud = an AS) is recognised by the same test; federation is not built yet.
-  if (claims.aud !== deps.issuer) {
-    throw new InvalidResourceToken(
-      'The resource token is not for this person server; federation with access servers is not available yet.',
-    );
+  // Step 4. Four-party (aud = an AS): the PS brokers it (§Access Server Federation) where the caller
+  // federates; the AS checks `aud` against itself, the PS that `ps` names it (below, step 6).
+  if (claims.aud !== deps.issuer && options.federation !== true) {
+    throw new InvalidResourceToken('The resource token is not for this person server.');
   }
   // Step 5.
   if (claims.agent_jkt !== expectedAgentJkt) {

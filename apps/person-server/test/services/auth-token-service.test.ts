@@ -333,7 +333,7 @@ describe('resource token verification (§Resource Token Verification, §Token En
     );
   });
 
-  it('rejects aud of another server with 400 invalid_resource_token (step 4; federation not available)', async () => {
+  it('rejects aud of another server with 400 invalid_resource_token (step 4; no federation configured)', async () => {
     const { h, agent, pt, request } = await setup();
     const promise = request({
       resource_token: h.makeResourceToken(pt, agent.key, { aud: 'https://ps2.example' }),
@@ -341,7 +341,7 @@ describe('resource token verification (§Resource Token Verification, §Token En
     await expect(promise).rejects.toMatchObject({
       status: 400,
       error: 'invalid_resource_token',
-      detail: expect.stringContaining('federation with access servers is not available yet'),
+      detail: expect.stringContaining('not for this person server'),
     });
   });
 

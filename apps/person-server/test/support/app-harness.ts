@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   DiscoveryError,
+  type GuardedFetch,
   generateKeyPair,
   type IssuerKeyResolver,
   issueJktJwt,
@@ -51,6 +52,8 @@ export interface TestAppOptions {
   remoteKeys?: IssuerKeyResolver;
   /** Observes the PS's own outbound requests (revocation notices) instead of sending them. */
   outboundFetch?: OutboundFetch;
+  /** PS → AS requests (§Access Server Federation): a stub AS instead of the network. */
+  federationFetch?: GuardedFetch;
   /** Extra configuration variables. */
   env?: Record<string, string>;
 }
@@ -82,6 +85,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       keepDatabaseOpen: true,
       pendingSleep: async () => undefined,
       ...(options.outboundFetch ? { outboundFetch: options.outboundFetch } : {}),
+      ...(options.federationFetch ? { federationFetch: options.federationFetch } : {}),
     });
   const harness: TestApp = {
     app: await build(),

@@ -1,0 +1,411 @@
+import {
+  createLocalKeyResolver,
+  createTokenVerifier,
+  DEV,
+  DiscoveryError,
+  DWK,
+  type GuardedFetch,
+  type KeyPair,
+  verifyRequestSignature,
+} from '@aauth-ref/core';
+import { createTestIssuer, makeAuthToken, makeResourceToken } from '@aauth-ref/testkit';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ISSUER, newKey, startTestApp, type TestApp } from './support/app-harness.js';
+import {
+  type BoundAgent,
+  bindAgentWithPersonToken,
+  decodeClaims,
+  requestAuthToken,
+} from './support/token-flow.js';
+
+/**
+ * §Access Server Federation from the PS's side: a resource token whose `aud` is an AS is brokered to
+ * that AS's `auth_token_endpoint`, signed as the PS; the AS here is a stub served through an injected
+ * fetch (no socket), which verifies the PS's signature with core's `verifyRequestSignature`.
+ */
+
+const AS = 'https://as.example';
+const RESOURCE = 'https://resource.example';
+const SCOPE = 'data.read data.write';
+
+const otherAp = createTestIssuer({
+  dwk: DWK.agent,
+  issuer: 'https://agent.example',
+  metadata: { callback_endpoint: 'https://agent.example/callback' },
+});
+const resource = createTestIssuer({ dwk: DWK.resource, issuer: RESOURCE });
+const accessServer = createTestIssuer({
+  dwk: DWK.access,
+  issuer: AS,
+  metadata: { auth_token_endpoint: `${AS}/token` },
+});
+
+interface AsCall {
+  readonly method: string;
+  readonly path: string;
+  readonly body: Record<string, unknown> | undefined;
+  readonly signer: { scheme: string; id?: string; dwk?: string };
+}
+
+type AsHandler = (call: AsCall, reply: FastifyReply) => unknown;
+
+let t: TestApp;
+let calls: AsCall[];
+let handle: AsHandler;
+const stub = Fastify();
+
+beforeAll(async () => {
+  stub.removeAllContentTypeParsers();
+  stub.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  const onRequest = async (request: FastifyRequest, reply: FastifyReply) => {
+    const body = request.body instanceof Buffer ? request.body : undefined;
+    const psKeys = createLocalKeyResolver([
+      { issuer: ISSUER, dwk: DWK.person, keys: t.psKeys.published, metadata: { issuer: ISSUER } },
+    ]);
+    const verified = await verifyRequestSignature(
+      {
+        method: request.method,
+        url: `${AS}${request.url}`,
+        headers: request.headers,
+        ...(body ? { body } : {}),
+      },
+      { schemes: ['jwks_uri'], jwksUriDwks: [DWK.person], requireBodyComponents: true },
+      {
+        clock: t.clock,
+        keys: psKeys,
+        tokens: createTokenVerifier({ clock: t.clock, keys: psKeys, identifierPolicy: DEV }),
+        identifierPolicy: DEV,
+      },
+    );
+    if (verified === undefined) return reply.code(401).send({ error: 'signature_missing' });
+    const call: AsCall = {
+      method: request.method,
+      path: request.url,
+      body: body ? JSON.parse(body.toString('utf8')) : undefined,
+      signer: verified.signer as AsCall['signer'],
+    };
+    calls.push(call);
+    return handle(call, reply);
+  };
+  stub.post('/token', onRequest);
+  stub.get('/token/pending/:id', onRequest);
+  stub.post('/token/pending/:id', onRequest);
+  await stub.ready();
+
+  const federationFetch: GuardedFetch = async (url, request) => {
+    const target = new URL(url);
+    if (target.origin !== AS) throw new DiscoveryError('egress', 'only the stub access server is reachable');
+    const res = await stub.inject({
+      method: request?.method ?? 'GET',
+      url: target.pathname + target.search,
+      headers: { ...request?.headers },
+      ...(request?.body ? { payload: Buffer.from(request.body) } : {}),
+    });
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(res.headers)) {
+      if (value !== undefined)
+        headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
+    }
+    return { status: res.statusCode, headers, body: res.rawPayload, url };
+  };
+  t = await startTestApp({
+    remoteKeys: createLocalKeyResolver([otherAp, resource, accessServer]),
+    federationFetch,
+  });
+});
+afterAll(async () => {
+  await t?.close();
+  await stub.close();
+});
+beforeEach(() => {
+  calls = [];
+});
+
+function fourPartyResourceToken(bound: BoundAgent, scope = SCOPE) {
+  return makeResourceToken({
+    issuer: resource,
+    clock: t.clock,
+    aud: AS,
+    ps: ISSUER,
+    sub: bound.personToken.sub,
+    presented_jti: bound.personToken.jti,
+    agentKey: bound.agent.key,
+    scope,
+    ...(bound.personToken.tenant ? { claims: { tenant: bound.personToken.tenant } } : {}),
+  });
+}
+
+function authToken(
+  bound: BoundAgent,
+  options: { key?: KeyPair; aud?: string; scope?: string; sub?: string } = {},
+): string {
+  return makeAuthToken({
+    issuer: accessServer,
+    clock: t.clock,
+    key: options.key ?? bound.agent.key,
+    aud: options.aud ?? RESOURCE,
+    ps: ISSUER,
+    sub: options.sub ?? bound.personToken.sub,
+    scope: options.scope ?? 'data.read',
+  }).jwt;
+}
+
+function grantWith(token: () => string): AsHandler {
+  return (_call, reply) =>
+    reply.code(200).header('cache-control', 'no-store').send({ auth_token: token(), expires_in: 3600 });
+}
+
+/**
+ * Puts the bound agent's person token under a fresh active mission expiring in `seconds`, written
+ * straight to the database: the mission flow itself is covered by missions.test.ts.
+ */
+async function underMission(bound: BoundAgent, seconds: number): Promise<string> {
+  const s256 = `mission-${Math.random().toString(36).slice(2)}`;
+  const person = await t.prisma.person.findFirstOrThrow({ where: { username: 'alice' } });
+  const now = t.clock.now();
+  await t.prisma.mission.create({
+    data: {
+      s256,
+      blob: Buffer.from('{}'),
+      agentIss: otherAp.issuer,
+      agentSub: bound.agent.claims.sub,
+      personId: person.id,
+      status: 'active',
+      approvedAt: new Date(now),
+      expiresAt: new Date(now + seconds * 1000),
+      description: 'federation test mission',
+    },
+  });
+  await t.prisma.personTokenRecord.update({
+    where: { jti: bound.personToken.jti },
+    data: { missionS256: s256 },
+  });
+  return s256;
+}
+
+async function rejectedEvents(): Promise<number> {
+  return t.prisma.securityEvent.count({ where: { event: 'auth_token.rejected' } });
+}
+
+describe('four-party token request (§PS-to-AS Token Request, §Auth Token Delivery)', () => {
+  it('forwards the request signed as the PS and returns the verified auth token', async () => {
+    const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
+    let issued = '';
+    handle = grantWith(() => {
+      issued = authToken(bound);
+      return issued;
+    });
+    const rt = fourPartyResourceToken(bound);
+    const res = await requestAuthToken(t, bound.agent, { resource_token: rt.jwt });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.json()).toEqual({ auth_token: issued, expires_in: expect.any(Number) });
+    expect(res.json().expires_in).toBeGreaterThan(0);
+    // §PS-to-AS Token Request: signed as the PS (jwks_uri, dwk aauth-person.json), both tokens forwarded.
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatchObject({
+      method: 'POST',
+      path: '/token',
+      signer: { scheme: 'jwks_uri', id: ISSUER, dwk: DWK.person },
+      body: { resource_token: rt.jwt, agent_token: bound.agent.jwt },
+    });
+    const jti = decodeClaims(issued).jti as string;
+    const record = await t.prisma.issuedAuthToken.findUnique({ where: { jti } });
+    expect(record).toMatchObject({ iss: AS, aud: RESOURCE, sub: bound.personToken.sub, scope: 'data.read' });
+  });
+
+  it('answers requirement=claims with sub and the claims asked for, then polls (§Claims Required)', async () => {
+    const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
+    let claimsAnswer: Record<string, unknown> | undefined;
+    handle = (call, reply) => {
+      if (call.method === 'POST' && call.path === '/token') {
+        return reply
+          .code(202)
+          .header('location', `${AS}/token/pending/p1`)
+          .header('retry-after', '0')
+          .header('cache-control', 'no-store')
+          .header('aauth-requirement', 'requirement=claims')
+          .send({ status: 'pending', required_claims: ['email', 'name', 'phone_number'] });
+      }
+      if (call.method === 'POST') {
+        claimsAnswer = call.body;
+        return reply
+          .code(202)
+          .header('location', `${AS}/token/pending/p1`)
+          .header('retry-after', '0')
+          .send({ status: 'pending' });
+      }
+      return reply.code(200).send({ auth_token: authToken(bound), expires_in: 3600 });
+    };
+    const res = await requestAuthToken(t, bound.agent, { resource_token: fourPartyResourceToken(bound).jwt });
+    expect(res.statusCode).toBe(200);
+    // No `action` member; only the claims asked for that the person record has.
+    expect(claimsAnswer).toEqual({
+      sub: bound.personToken.sub,
+      email: 'alice@example.com',
+      name: expect.any(String),
+    });
+    expect(calls.map((c) => `${c.method} ${c.path}`)).toEqual([
+      'POST /token',
+      'POST /token/pending/p1',
+      'GET /token/pending/p1',
+    ]);
+    for (const call of calls)
+      expect(call.signer).toMatchObject({ scheme: 'jwks_uri', id: ISSUER, dwk: DWK.person });
+  });
+
+  it('answers 403 denied when the access server denies', async () => {
+    const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
+    handle = (_call, reply) => reply.code(403).send({ error: 'denied' });
+    const res = await requestAuthToken(t, bound.agent, { resource_token: fourPartyResourceToken(bound).jwt });
+    expect(res.statusCode).toBe(403);
+    expect(res.json().error).toBe('denied');
+  });
+
+  describe('never forwards an auth token failing §Auth Token Delivery (500 server_error, security event)', () => {
+    const cases: [string, string, (bound: BoundAgent) => string][] = [
+      [
+        'broader than the resource token scope (step 6)',
+        'scope',
+        (b) => authToken(b, { scope: 'data.read admin' }),
+      ],
+      ['bound to another key (step 4)', 'cnf', (b) => authToken(b, { key: newKey() })],
+      [
+        'for another audience (step 3)',
+        'aud',
+        (b) => authToken(b, { aud: 'https://other-resource.example' }),
+      ],
+      ['for another sub (step 5)', 'sub', (b) => authToken(b, { sub: 'someone-else' })],
+      [
+        'signed by another key than the AS publishes (step 1)',
+        'signature:',
+        (b) =>
+          makeAuthToken({
+            issuer: accessServer,
+            signer: newKey(),
+            clock: t.clock,
+            key: b.agent.key,
+            aud: RESOURCE,
+            ps: ISSUER,
+            sub: b.personToken.sub,
+            scope: 'data.read',
+          }).jwt,
+      ],
+    ];
+    for (const [name, reason, make] of cases) {
+      it(name, async () => {
+        const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
+        let token = '';
+        handle = grantWith(() => {
+          token = make(bound);
+          return token;
+        });
+        const before = await rejectedEvents();
+        const since = new Date(t.clock.now());
+        const res = await requestAuthToken(t, bound.agent, {
+          resource_token: fourPartyResourceToken(bound).jwt,
+        });
+        expect(res.statusCode).toBe(500);
+        expect(res.json().error).toBe('server_error');
+        expect(res.body).not.toContain(token);
+        expect(await rejectedEvents()).toBe(before + 1);
+        const event = await t.prisma.securityEvent.findFirst({
+          where: { event: 'auth_token.rejected', createdAt: { gte: since } },
+        });
+        expect(String((event?.detail as { reason?: string } | undefined)?.reason)).toMatch(
+          new RegExp(`^${reason}`),
+        );
+        const jti = decodeClaims(token).jti as string;
+        expect(await t.prisma.issuedAuthToken.findUnique({ where: { jti } })).toBeNull();
+      });
+    }
+  });
+
+  it('answers 500 server_error for an AS step this PS does not relay yet (interaction)', async () => {
+    const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
+    handle = (_call, reply) =>
+      reply
+        .code(202)
+        .header('location', `${AS}/token/pending/p2`)
+        .header('retry-after', '5')
+        .header('aauth-requirement', `requirement=interaction; url="${AS}/interaction"; code="ABCD-EFGH"`)
+        .send({ status: 'pending' });
+    const res = await requestAuthToken(t, bound.agent, { resource_token: fourPartyResourceToken(bound).jwt });
+    expect(res.statusCode).toBe(500);
+    expect(res.json().error).toBe('server_error');
+    expect(calls).toHaveLength(1);
+  });
+
+  it('under a mission: refuses a token outliving expires_at, logs the one that does not', async () => {
+    const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
+    const s256 = await underMission(bound, 600);
+    const resourceToken = () =>
+      makeResourceToken({
+        issuer: resource,
+        clock: t.clock,
+        aud: AS,
+        ps: ISSUER,
+        sub: bound.personToken.sub,
+        presented_jti: bound.personToken.jti,
+        agentKey: bound.agent.key,
+        scope: SCOPE,
+        claims: { mission_s256: s256 },
+      }).jwt;
+    const mint = (lifetimeSeconds: number) =>
+      makeAuthToken({
+        issuer: accessServer,
+        clock: t.clock,
+        lifetimeSeconds,
+        key: bound.agent.key,
+        aud: RESOURCE,
+        ps: ISSUER,
+        sub: bound.personToken.sub,
+        scope: 'data.read',
+        claims: { mission_s256: s256 },
+      }).jwt;
+    handle = grantWith(() => mint(3600));
+    const outliving = await requestAuthToken(t, bound.agent, {
+      resource_token: resourceToken(),
+      justification: 'Read the data.',
+    });
+    expect(outliving.statusCode).toBe(500);
+    expect(outliving.json().error).toBe('server_error');
+    handle = grantWith(() => mint(300));
+    const ok = await requestAuthToken(t, bound.agent, {
+      resource_token: resourceToken(),
+      justification: 'Read the data.',
+    });
+    expect(ok.statusCode).toBe(200);
+    const log = await t.prisma.missionLogEntry.findMany({
+      where: { missionS256: s256 },
+      orderBy: { id: 'asc' },
+    });
+    expect(log.map((entry) => entry.detail)).toEqual([
+      expect.objectContaining({
+        access_server: AS,
+        decision: 'server_error',
+        justification: 'Read the data.',
+      }),
+      expect.objectContaining({ access_server: AS, decision: 'issued', scope: 'data.read' }),
+    ]);
+  });
+
+  it('refuses a resource token for an access server with an undiscoverable metadata as server_error', async () => {
+    const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
+    const rt = makeResourceToken({
+      issuer: resource,
+      clock: t.clock,
+      aud: 'https://unknown-as.example',
+      ps: ISSUER,
+      sub: bound.personToken.sub,
+      presented_jti: bound.personToken.jti,
+      agentKey: bound.agent.key,
+      scope: SCOPE,
+    });
+    const res = await requestAuthToken(t, bound.agent, { resource_token: rt.jwt });
+    expect(res.statusCode).toBe(500);
+    expect(res.json().error).toBe('server_error');
+    expect(calls).toHaveLength(0);
+  });
+});
