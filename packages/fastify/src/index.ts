@@ -139,3 +139,4 @@ export {
   generateSessionId,
   hashSessionId,
 } from './web/session-store.js';
+export { registerSignInRoutes, type SignInRoutesOptions } from './web/signin.js';

@@ -1,0 +1,294 @@
+/**
+ * `pnpm bench` (bench): the resource hot path under HTTP load, side by side in one run.
+ *
+ * The resource server runs in a child process pinned to core 0 (`taskset`, when present); this
+ * process pins itself to core 1 and drives it with autocannon over loopback. Every request is signed
+ * by this process as it is built (autocannon's `setupRequest` hook), so signing never lands in the
+ * server's budget. Scenarios, all `GET` with the same signed headers:
+ *
+ * - (a) `/bench/plain`   the same reply with no authentication — the HTTP ceiling;
+ * - (b) `/bench/ed25519` one raw `node:crypto` Ed25519 verification — the cryptographic limit;
+ * - (c) `/bench/peer`    `@hellocoop/httpsig` + `jose` — a peer pipeline;
+ * - (d) `/api/notes`     ours: the resource server's notes route with a PS-issued auth token (it also
+ *                        reads the notes from the database).
+ *
+ * Then one fixed-rate run of (d) at 80 % of its peak, to read p99 off a server that is not saturated.
+ * The four scenarios run in `BENCH_ROUNDS` interleaved rounds (default 3); each figure is the median
+ * round's throughput and the latency quantiles of all rounds together.
+ * Environment: `BENCH_DURATION_S` (default 15 per scenario, split over the rounds), `BENCH_CONNECTIONS` (default 10),
+ * `BENCH_DATABASE_URL` or `DATABASE_URL` (PostgreSQL; PGlite otherwise), `BENCH_CPU_PROF=<dir>` for a server CPU profile, `BENCH_SIGNING=pool` to
+ * precompute one signature per second instead of signing inline.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { DWK, type KeyPair, signRequest, systemClock, toPublicJwks } from '@aauth-ref/core';
+import { createTestIssuer, makeKeyPair } from '@aauth-ref/testkit';
+import autocannon from 'autocannon';
+import { combineRuns, formatMarkdown, formatTable, type ScenarioResult, type ScenarioRun } from './report.js';
+import type { BenchWorld } from './world.js';
+
+const RESOURCE = 'http://localhost:3003';
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 15);
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+const SECONDS_PER_ROUND = Math.max(1, Math.round(DURATION_S / ROUNDS));
+const WARMUP_S = Math.max(2, Math.round(DURATION_S / 4));
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const DATABASE_URL = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || '';
+const SIGNING = process.env.BENCH_SIGNING === 'pool' ? 'pool' : 'inline';
+
+// --- Pinning ----------------------------------------------------------------------------------------
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const pinning = hasTaskset() && cpus().length >= 2;
+if (pinning) execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
+
+// --- The three parties --------------------------------------------------------------------------------
+
+const ps = createTestIssuer({ dwk: DWK.person, issuer: 'https://ps.example' });
+const agent: KeyPair = makeKeyPair('Ed25519', 'bench-agent');
+const authToken = ps.issue(
+  'auth',
+  {
+    aud: RESOURCE,
+    ps: ps.issuer,
+    // A person of its own per run, so a reused PostgreSQL database still answers with three notes.
+    sub: `bench-person-${randomUUID()}`,
+    cnf: { jwk: agent.jwk },
+    scope: 'notes.read notes.write',
+  } as never,
+  { lifetimeSeconds: 3600 },
+);
+const world: BenchWorld = {
+  resource: RESOURCE,
+  ps: ps.issuer,
+  psJwks: ps.jwks().keys as unknown as Record<string, unknown>[],
+  agentJwk: toPublicJwks([agent]).keys[0] as unknown as Record<string, unknown>,
+};
+
+/** Signs `GET path` as the agent, now: `Signature-Input`, `Signature`, `Signature-Key`. */
+function signGet(path: string): Record<string, string> {
+  const headers = signRequest(
+    { method: 'GET', url: `${RESOURCE}${path}`, headers: {} },
+    { key: agent, signatureKey: { scheme: 'jwt', jwt: authToken }, clock: systemClock },
+  );
+  return { ...headers };
+}
+
+/** Pool mode: one signature per `(path, second)` — the bytes inline signing would produce, Ed25519 being deterministic. */
+const pool = new Map<string, Record<string, string>>();
+function pooledGet(path: string): Record<string, string> {
+  const id = `${path} ${Math.floor(Date.now() / 1000)}`;
+  let headers = pool.get(id);
+  if (!headers) {
+    if (pool.size > 64) pool.clear();
+    headers = signGet(path);
+    pool.set(id, headers);
+  }
+  return headers;
+}
+const headersFor = SIGNING === 'pool' ? pooledGet : signGet;
+
+// --- The server ---------------------------------------------------------------------------------------
+
+async function startServer(): Promise<{ child: ChildProcess; port: number }> {
+  const script = fileURLToPath(new URL('./server.ts', import.meta.url));
+  // `BENCH_CPU_PROF=<dir>`: a V8 CPU profile of the server over the whole run.
+  const profile = process.env.BENCH_CPU_PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+    : [];
+  const nodeArgs = [...profile, '--conditions=source', '--import', 'tsx', script];
+  const [command, args] = pinning
+    ? ['taskset', ['-c', '0', process.execPath, ...nodeArgs]]
+    : [process.execPath, nodeArgs];
+  const child = spawn(command, args as string[], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: {
+      ...process.env,
+      BENCH_WORLD: JSON.stringify(world),
+      DATABASE_URL,
+      NODE_ENV: 'production',
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the server exited (${String(code)}) before listening`)));
+    child.on('message', (message: unknown) => {
+      const { type, port: p } = message as { type?: string; port?: number };
+      if (type === 'listening' && typeof p === 'number') resolve(p);
+    });
+  });
+  return { child, port };
+}
+
+async function request(port: number, method: string, path: string, body?: string): Promise<Response> {
+  const bodyInit = body === undefined ? undefined : Buffer.from(body, 'utf8');
+  const baseHeaders: Record<string, string> =
+    body === undefined ? {} : { 'content-type': 'application/json' };
+  const signed = signRequest(
+    { method, url: `${RESOURCE}${path}`, headers: baseHeaders, ...(bodyInit ? { body: bodyInit } : {}) },
+    { key: agent, signatureKey: { scheme: 'jwt', jwt: authToken }, clock: systemClock },
+  );
+  return fetch(`http://127.0.0.1:${port}${path}`, {
+    method,
+    headers: { ...baseHeaders, ...signed },
+    ...(bodyInit ? { body: bodyInit } : {}),
+  });
+}
+
+// --- Load -----------------------------------------------------------------------------------------------
+
+interface LoadOptions {
+  readonly port: number;
+  readonly path: string;
+  readonly seconds: number;
+  readonly overallRate?: number;
+}
+
+async function runLoad(
+  options: LoadOptions,
+): Promise<{ result: autocannon.Result; latencies: number[]; cpu: number }> {
+  const latencies: number[] = [];
+  const cpuBefore = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  let finish: (result: autocannon.Result) => void = () => undefined;
+  let fail: (err: unknown) => void = () => undefined;
+  const done = new Promise<autocannon.Result>((resolve, reject) => {
+    finish = resolve;
+    fail = reject;
+  });
+  const instance = autocannon(
+    {
+      url: `http://127.0.0.1:${options.port}`,
+      connections: CONNECTIONS,
+      pipelining: 1,
+      duration: options.seconds,
+      ...(options.overallRate === undefined ? {} : { overallRate: options.overallRate }),
+      requests: [
+        {
+          method: 'GET',
+          path: options.path,
+          setupRequest: (req) => ({
+            ...req,
+            headers: { host: 'localhost:3003', ...headersFor(options.path) },
+          }),
+        },
+      ],
+    },
+    (err, result) => (err ? fail(err) : finish(result)),
+  );
+  // autocannon's own histogram keeps whole milliseconds; these are the float durations it measured.
+  instance.on('response', (_client: unknown, status: number, _bytes: number, responseTime: number) => {
+    if (status >= 200 && status < 300) latencies.push(responseTime);
+  });
+  const result = await done;
+  const elapsedUs = Number(process.hrtime.bigint() - started) / 1000;
+  const used = process.cpuUsage(cpuBefore);
+  return { result, latencies, cpu: (used.user + used.system) / elapsedUs };
+}
+
+async function measure(
+  port: number,
+  label: string,
+  path: string,
+  seconds: number,
+  overallRate?: number,
+): Promise<ScenarioRun> {
+  process.stderr.write(`  ${label} …`);
+  const { result, latencies, cpu } = await runLoad({
+    port,
+    path,
+    seconds,
+    ...(overallRate === undefined ? {} : { overallRate }),
+  });
+  const run: ScenarioRun = { result, latencies, generatorCpu: cpu };
+  process.stderr.write(` ${(latencies.length / result.duration).toFixed(0)} req/s\n`);
+  return run;
+}
+
+// --- Run ------------------------------------------------------------------------------------------------
+
+const { child, port } = await startServer();
+try {
+  // A few notes for the person, written through the app's own signed POST route.
+  for (const text of ['first note', 'second note', 'third note']) {
+    const created = await request(port, 'POST', '/api/notes', JSON.stringify({ text }));
+    if (created.status !== 201) throw new Error(`seeding a note: ${created.status} ${await created.text()}`);
+  }
+  const notes = await request(port, 'GET', '/api/notes');
+  const replyBody = await notes.text();
+  if (notes.status !== 200) throw new Error(`GET /api/notes: ${notes.status} ${replyBody}`);
+  child.send({ type: 'reply', body: replyBody });
+
+  const scenarios = [
+    { id: 'a', label: '(a) no authentication (HTTP ceiling)', path: '/bench/plain' },
+    { id: 'b', label: '(b) one raw Ed25519 verify (limit)', path: '/bench/ed25519' },
+    { id: 'c', label: '(c) @hellocoop/httpsig + jose (peer)', path: '/bench/peer' },
+    { id: 'd', label: '(d) ours: GET /api/notes, auth token', path: '/api/notes' },
+  ] as const;
+  for (const scenario of scenarios) {
+    const response = await request(port, 'GET', scenario.path);
+    const text = await response.text();
+    if (response.status !== 200 || text !== replyBody) {
+      throw new Error(`${scenario.path} answered ${response.status}: ${text.slice(0, 200)}`);
+    }
+  }
+
+  process.stderr.write(
+    `hot path: ${DURATION_S}s per scenario after ${WARMUP_S}s warm-up, ${CONNECTIONS} connections, ` +
+      `signing ${SIGNING}, database ${DATABASE_URL ? 'PostgreSQL' : 'PGlite'}, ` +
+      `${pinning ? 'server on core 0, generator on core 1' : 'NOT pinned (no taskset or one core)'}\n`,
+  );
+  // Rounds interleave the scenarios so that noise from a shared machine falls on all of them alike.
+  const runs: Record<string, ScenarioRun[]> = { a: [], b: [], c: [], d: [] };
+  for (const scenario of scenarios) await runLoad({ port, path: scenario.path, seconds: WARMUP_S });
+  for (let round = 1; round <= ROUNDS; round++) {
+    process.stderr.write(`round ${round}/${ROUNDS}\n`);
+    for (const scenario of scenarios) {
+      runs[scenario.id]!.push(await measure(port, scenario.label, scenario.path, SECONDS_PER_ROUND));
+    }
+  }
+  const results: Record<string, ScenarioResult> = {};
+  for (const scenario of scenarios) results[scenario.id] = combineRuns(scenario.label, runs[scenario.id]!);
+  const peak = results.d!.rps;
+  const rate = Math.max(1, Math.round(peak * 0.8));
+  const atRateLabel = `(d) at 80 % of peak (${rate} req/s)`;
+  const atRate = combineRuns(atRateLabel, [await measure(port, atRateLabel, '/api/notes', DURATION_S, rate)]);
+
+  const report = {
+    rows: [results.a!, results.b!, results.c!, results.d!, atRate],
+    ratios: {
+      db: results.d!.rps / results.b!.rps,
+      dc: results.d!.rps / results.c!.rps,
+      da: results.d!.rps / results.a!.rps,
+    },
+    p99At80: atRate.p99,
+    machine: {
+      node: process.version,
+      arch: process.arch,
+      cpu: cpus()[0]?.model ?? 'unknown',
+      cores: cpus().length,
+      pinned: pinning,
+      database: DATABASE_URL ? 'PostgreSQL' : 'PGlite',
+      signing: SIGNING,
+      connections: CONNECTIONS,
+      seconds: DURATION_S,
+      rounds: ROUNDS,
+    },
+  };
+  process.stdout.write(`\n${formatTable(report)}\n`);
+  process.stdout.write(`\n${formatMarkdown(report)}\n`);
+} finally {
+  child.send({ type: 'stop' });
+  await new Promise((resolve) => {
+    child.once('exit', resolve);
+    setTimeout(resolve, 5000).unref();
+  });
+}
