@@ -1,8 +1,13 @@
-import { applyMigrations } from '@aauth-ref/db';
-import { formatEnvReference, isHelpRequested, reportStartupFailure, runServer } from '@aauth-ref/fastify';
+import { applyMigrations, openServerDatabase } from '@aauth-ref/db';
+import {
+  formatEnvReference,
+  isHelpRequested,
+  loadKeyRing,
+  reportStartupFailure,
+  runServer,
+} from '@aauth-ref/fastify';
 import { buildApp, MIGRATIONS_DIR } from './app.js';
 import { AUTH_SERVER_NAME, authServerConfigOptions, loadConfig } from './config.js';
-import { loadSigningKeys, openConfiguredDatabase } from './open.js';
 import { seedPolicyFile } from './seed-policy.js';
 import { DEMO_USERS, seedDemoUsers } from './seed-users.js';
 import { createPrismaClient } from './stores/prisma.js';
@@ -19,11 +24,11 @@ async function main(): Promise<void> {
     return;
   }
   const config = loadConfig();
-  const database = await openConfiguredDatabase(config);
+  const database = await openServerDatabase(config);
   try {
     await applyMigrations(database, MIGRATIONS_DIR);
     const generated: string[] = [];
-    const keys = await loadSigningKeys(config, (path) => generated.push(path));
+    const keys = await loadKeyRing({ ...config, onGenerated: (path) => generated.push(path) });
     const prisma = createPrismaClient(database);
     const seeded = config.SEED_DEMO_USERS ? await seedDemoUsers(createPrismaPersonStore(prisma)) : [];
     const policy = config.POLICY_FILE

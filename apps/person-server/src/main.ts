@@ -1,8 +1,8 @@
-import { applyMigrations } from '@aauth-ref/db';
+import { applyMigrations, openServerDatabase } from '@aauth-ref/db';
 import { formatEnvReference, isHelpRequested, reportStartupFailure, runServer } from '@aauth-ref/fastify';
 import { buildApp, MIGRATIONS_DIR } from './app.js';
 import { loadConfig, PERSON_SERVER_NAME, personServerConfigOptions } from './config.js';
-import { loadKeyRings, openConfiguredDatabase } from './open.js';
+import { loadKeyRings } from './open.js';
 import { DEMO_PERSONS, seedDemoPersons } from './seed.js';
 import { createPrismaClient } from './stores/prisma.js';
 import { createPrismaPersonStore } from './stores/prisma-persons.js';
@@ -19,7 +19,7 @@ async function main(): Promise<void> {
     return;
   }
   const config = loadConfig();
-  const database = await openConfiguredDatabase(config);
+  const database = await openServerDatabase(config);
   try {
     await applyMigrations(database, MIGRATIONS_DIR);
     const generated: string[] = [];

@@ -1,14 +1,6 @@
 import { join } from 'node:path';
-import { type Database, openDatabase } from '@aauth-ref/db';
 import { type KeyRing, loadKeyRing } from '@aauth-ref/fastify';
 import { DEV_AGENT_KEYS_FILE, type PersonServerConfig } from './config.js';
-
-/** The configured database: PostgreSQL at DATABASE_URL, else embedded PGlite under DATA_DIR/db. */
-export function openConfiguredDatabase(config: PersonServerConfig): Promise<Database> {
-  return config.DATABASE_URL
-    ? openDatabase({ url: config.DATABASE_URL })
-    : openDatabase({ dataDir: join(config.DATA_DIR, 'db') });
-}
 
 export interface KeyRings {
   readonly psKeys: KeyRing;

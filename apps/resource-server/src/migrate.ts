@@ -1,11 +1,10 @@
-import { applyMigrations } from '@aauth-ref/db';
+import { applyMigrations, openServerDatabase } from '@aauth-ref/db';
 import { MIGRATIONS_DIR } from './app.js';
 import { loadConfig } from './config.js';
-import { openConfiguredDatabase } from './open.js';
 
 /** `pnpm migrate`: applies the committed migrations and exits (a one-shot job before the servers). */
 const config = loadConfig();
-const database = await openConfiguredDatabase(config);
+const database = await openServerDatabase(config);
 try {
   const { applied } = await applyMigrations(database, MIGRATIONS_DIR);
   process.stdout.write(

@@ -13,6 +13,7 @@ export {
   scriptMatchesChecksum,
 } from './migrations.js';
 export { openDatabase } from './open-database.js';
+export { openServerDatabase } from './open-server-database.js';
 export { type DiffSchemaOptions, diffSchemaAgainstMigrations, MIGRATION_LOCKFILE } from './prisma-engine.js';
 export { createReadinessCheck } from './readiness.js';
 export { createDatabaseReplayCache, type DatabaseReplayCache } from './replay-cache.js';
