@@ -116,6 +116,7 @@ export async function buildApp(config: AuthServerConfig, deps: AppDeps): Promise
       clock,
       verifier,
       isRevoked: (iss, jti) => revocationChecker.isRevoked(iss, jti),
+      resourceTokenMaxLifetimeSeconds: config.RESOURCE_TOKEN_MAX_LIFETIME_SECONDS,
       policies: createPrismaPolicyStore(prisma),
       pending,
       trust: federationStore,

@@ -26,6 +26,12 @@ export const authServerEnvSpec = {
     schema: Type.Integer({ minimum: 30, maximum: 86_400 }),
     default: '600',
   }),
+  RESOURCE_TOKEN_MAX_LIFETIME_SECONDS: defineEnvVar({
+    description:
+      'The longest resource-token lifetime (exp - iat) this AS accepts, seconds; longer ones are invalid_resource_token (§Resource Token Structure: SHOULD NOT exceed 5 minutes).',
+    schema: Type.Integer({ minimum: 30, maximum: 3600 }),
+    default: '300',
+  }),
   AUTH_TOKEN_TTL_SECONDS: defineEnvVar({
     description:
       "Lifetime of the auth tokens this AS issues, seconds (§Auth Token Structure: at most 1 h; never past the agent token's exp).",

@@ -35,29 +35,40 @@ import {
 } from './metadata.js';
 import { registerAgentEnrollRoutes } from './routes/agent-enroll.js';
 import { registerAgentTokenRoute } from './routes/agent-token.js';
+import { registerAuditRoute } from './routes/audit.js';
 import { registerAuthTokenRoute } from './routes/auth-token.js';
 import type { AppContext } from './routes/context.js';
 import { registerDashboardRoute } from './routes/dashboard.js';
+import { registerGovernancePageRoutes } from './routes/governance-pages.js';
 import { registerInteractionRoutes } from './routes/interaction.js';
+import { registerInteractionEndpointRoutes } from './routes/interaction-endpoint.js';
 import { registerMissionRoutes } from './routes/mission.js';
 import { registerMissionPageRoutes } from './routes/missions-pages.js';
 import { registerPendingRoutes } from './routes/pending.js';
+import { registerPermissionRoute } from './routes/permission.js';
 import { registerPersonTokenRoute } from './routes/person-token.js';
 import { registerRevokeRoute } from './routes/revoke.js';
 import { registerSignInRoutes } from './routes/signin.js';
 import { registerSubagentTokenRoute } from './routes/subagent-token.js';
+import { createAuditService } from './services/audit-service.js';
 import { createAuthTokenService } from './services/auth-token-service.js';
 import { createClarificationService } from './services/clarification-service.js';
 import { createEnrollmentService } from './services/enrollment-service.js';
 import { createFederationClient } from './services/federation-client.js';
+import { createFederationRelay } from './services/federation-relay.js';
+import { createGovernance } from './services/governance.js';
+import { createInteractionRelayService } from './services/interaction-relay-service.js';
 import { createMissionService } from './services/mission-service.js';
 import { createPendingService } from './services/pending-service.js';
+import { createPermissionService } from './services/permission-service.js';
 import { createPersonTokenService } from './services/person-token-service.js';
 import { createResourceInteractionService } from './services/resource-interaction.js';
 import { createRevocationService } from './services/revocation-service.js';
 import { createPrismaClient, type PrismaClient } from './stores/prisma.js';
 import { createPrismaBindingStore } from './stores/prisma-bindings.js';
 import { createPrismaEnrollmentStore } from './stores/prisma-enrollments.js';
+import { createPrismaBillingCache, createPrismaFederatedRequestStore } from './stores/prisma-federation.js';
+import { createPrismaGovernanceStore } from './stores/prisma-governance.js';
 import { createPrismaMissionStore } from './stores/prisma-missions.js';
 import { createPrismaPendingStore } from './stores/prisma-pending-store.js';
 import { createPrismaPersonStore } from './stores/prisma-persons.js';
@@ -163,6 +174,7 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
     signer: deps.psKeys.active,
     verifier: tokens,
     identifierPolicy: config.identifierPolicy,
+    resourceTokenMaxLifetimeSeconds: config.RESOURCE_TOKEN_MAX_LIFETIME_SECONDS,
     bindings,
     persons,
     missions: missionStore,
@@ -193,12 +205,22 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
       }),
     persons,
     securityEvents,
+    billing: createPrismaBillingCache(prisma),
+  });
+  const federationRelay = createFederationRelay({
+    clock,
+    pending,
+    store: createPrismaFederatedRequestStore(prisma),
+    client: federation,
+    issuedAuthTokens: tokenDeps.issuedAuthTokens,
+    missionLog: missionStore,
   });
   const authTokens = createAuthTokenService({
     ...tokenDeps,
     scopeConsents: createPrismaScopeConsentStore(prisma),
     securityEvents,
     federation,
+    federationRelay,
   });
   const sessions = createPageSessions({
     store: createSessionStore(createPrismaSessionBackend(prisma), { clock }),
@@ -240,6 +262,7 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
     resourceTokens: {
       issuer,
       verifier: tokens,
+      resourceTokenMaxLifetimeSeconds: config.RESOURCE_TOKEN_MAX_LIFETIME_SECONDS,
       personTokens: tokenDeps.personTokens,
       securityEvents: createPrismaSecurityEventLog(prisma, clock),
     },
@@ -256,6 +279,20 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
         ...(deps.egressResolver ? { resolve: deps.egressResolver } : {}),
       });
     },
+  });
+  // §PS Governance Endpoints: permission, audit and interaction share the mission check and the log.
+  const governance = createGovernance({
+    clock,
+    store: createPrismaGovernanceStore(prisma),
+    pending,
+    missions: missionStore,
+    bindings,
+  });
+  const permissions = createPermissionService(governance, missionStore);
+  const audits = createAuditService(governance);
+  const relays = createInteractionRelayService(governance, {
+    devMode: config.AAUTH_DEV,
+    interactionUrl: `${issuer}/interaction`,
   });
   const context: AppContext = {
     config,
@@ -303,6 +340,10 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
   registerPersonTokenRoute(app, context);
   registerAuthTokenRoute(app, context);
   registerRevokeRoute(app, context);
+  registerPermissionRoute(app, permissions);
+  registerAuditRoute(app, audits);
+  registerInteractionEndpointRoutes(app, relays, pending);
+  registerGovernancePageRoutes(app, context, { permissions, relays });
 
   app.addHook('onClose', async () => {
     if (!deps.prisma) await prisma.$disconnect();

@@ -36,6 +36,12 @@ export const personServerEnvSpec = {
     schema: Type.Integer({ minimum: 30, maximum: 86_400 }),
     default: '600',
   }),
+  RESOURCE_TOKEN_MAX_LIFETIME_SECONDS: defineEnvVar({
+    description:
+      'The longest resource-token lifetime (exp - iat) this PS accepts, seconds; longer ones are invalid_resource_token (§Resource Token Structure: SHOULD NOT exceed 5 minutes). Person-token records are retained at least this long past their exp.',
+    schema: Type.Integer({ minimum: 30, maximum: 3600 }),
+    default: '300',
+  }),
   AGENT_TOKEN_TTL_SECONDS: defineEnvVar({
     description: 'Lifetime of the agent tokens this Agent Provider issues, seconds (at most 24 h).',
     schema: Type.Integer({ minimum: 60, maximum: 86_400 }),

@@ -23,6 +23,10 @@ export function buildPersonServerMetadata(issuer: string): PersonServerMetadata 
     auth_token_endpoint: `${issuer}/token`,
     revocation_endpoint: `${issuer}/revoke`,
     mission_endpoint: `${issuer}/mission`,
+    permission_endpoint: `${issuer}/permission`,
+    audit_endpoint: `${issuer}/audit`,
+    // `/interaction` is the person's interaction page (§User Interaction); agents use this path.
+    interaction_endpoint: `${issuer}/agent-interaction`,
     // The person's missions pages (§Person Server Metadata: "MAY also use it for a deployment's
     // human-facing administrative interface"); the companion specification's API is not defined yet.
     mission_control_endpoint: `${issuer}/missions`,

@@ -11,7 +11,7 @@ import {
 import { createTestIssuer, makeAuthToken, makeResourceToken } from '@aauth-ref/testkit';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ISSUER, newKey, startTestApp, type TestApp } from './support/app-harness.js';
+import { ISSUER, newKey, sendSigned, startTestApp, type TestApp } from './support/app-harness.js';
 import {
   type BoundAgent,
   bindAgentWithPersonToken,
@@ -91,6 +91,7 @@ beforeAll(async () => {
   stub.post('/token', onRequest);
   stub.get('/token/pending/:id', onRequest);
   stub.post('/token/pending/:id', onRequest);
+  stub.delete('/token/pending/:id', onRequest);
   await stub.ready();
 
   const federationFetch: GuardedFetch = async (url, request) => {
@@ -322,21 +323,214 @@ describe('four-party token request (§PS-to-AS Token Request, §Auth Token Deliv
     }
   });
 
-  it('answers 500 server_error for an AS step this PS does not relay yet (interaction)', async () => {
+  it('never relays an interaction URL off the AS origin (§Interaction Required): 500 server_error, security event', async () => {
     const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
     handle = (_call, reply) =>
       reply
         .code(202)
         .header('location', `${AS}/token/pending/p2`)
         .header('retry-after', '5')
-        .header('aauth-requirement', `requirement=interaction; url="${AS}/interaction"; code="ABCD-EFGH"`)
+        .header(
+          'aauth-requirement',
+          'requirement=interaction; url="https://evil.example/interaction"; code="ABCD-EFGH"',
+        )
+        .send({ status: 'pending' });
+    const before = await t.prisma.securityEvent.count({ where: { event: 'as_step.rejected' } });
+    const res = await requestAuthToken(t, bound.agent, { resource_token: fourPartyResourceToken(bound).jwt });
+    expect(res.statusCode).toBe(500);
+    expect(res.json().error).toBe('server_error');
+    expect(res.body).not.toContain('evil.example');
+    expect(await t.prisma.securityEvent.count({ where: { event: 'as_step.rejected' } })).toBe(before + 1);
+  });
+
+  it('refuses a 402 with a payment method it cannot settle as server_error (§AS Response "Payment required")', async () => {
+    const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
+    handle = (_call, reply) =>
+      reply
+        .code(402)
+        .header('location', `${AS}/token/pending/p3`)
+        .header('retry-after', '5')
+        .header('www-authenticate', 'Payment id="x7Tg2pLq", method="stripe"')
         .send({ status: 'pending' });
     const res = await requestAuthToken(t, bound.agent, { resource_token: fourPartyResourceToken(bound).jwt });
     expect(res.statusCode).toBe(500);
     expect(res.json().error).toBe('server_error');
+  });
+});
+
+describe('relayed steps (§AS Response, §Deferred Responses, §Polling Error Codes)', () => {
+  /** An AS that answers `first` to the token request and `next()` to each poll. */
+  function deferring(
+    first: (reply: FastifyReply) => unknown,
+    next: (reply: FastifyReply) => unknown,
+  ): AsHandler {
+    return (call, reply) => {
+      if (call.method === 'POST' && call.path === '/token') return first(reply);
+      if (call.method === 'DELETE') return reply.code(204).send();
+      return next(reply);
+    };
+  }
+  const approval = (retryAfter: number) => (reply: FastifyReply) =>
+    reply
+      .code(202)
+      .header('location', `${AS}/token/pending/q1`)
+      .header('retry-after', String(retryAfter))
+      .header('cache-control', 'no-store')
+      .header('aauth-requirement', 'requirement=approval')
+      .send({ status: 'pending' });
+
+  async function deferred(bound: BoundAgent, claims?: Record<string, unknown>) {
+    const rt = makeResourceToken({
+      issuer: resource,
+      clock: t.clock,
+      aud: AS,
+      ps: ISSUER,
+      sub: bound.personToken.sub,
+      presented_jti: bound.personToken.jti,
+      agentKey: bound.agent.key,
+      scope: SCOPE,
+      ...(claims ? { claims } : {}),
+    });
+    const res = await requestAuthToken(t, bound.agent, {
+      resource_token: rt.jwt,
+      justification: 'Read the data.',
+    });
+    expect(res.statusCode).toBe(202);
+    return { res, path: new URL(res.headers.location as string).pathname };
+  }
+  function pollAt(bound: BoundAgent, path: string, seconds: number) {
+    t.clock.advance(seconds * 1000);
+    return sendSigned(t, { method: 'GET', path, key: bound.agent.key, signatureKey: bound.agent.jwt });
+  }
+
+  it("keeps the AS's pacing: its Retry-After is the agent's, and each poll polls the AS at most once", async () => {
+    const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
+    handle = deferring(approval(10), approval(10));
+    const { res, path } = await deferred(bound);
+    expect(res.headers['retry-after']).toBe('10');
+    expect(res.headers['aauth-requirement']).toBe('requirement=approval');
     expect(calls).toHaveLength(1);
+    // Too early for the PS's own pending URL: slow_down, and the AS is not asked.
+    const early = await pollAt(bound, path, 2);
+    expect(early.statusCode).toBe(429);
+    expect(early.json().error).toBe('slow_down');
+    expect(calls).toHaveLength(1);
+    const polled = await pollAt(bound, path, 10);
+    expect(polled.statusCode).toBe(202);
+    expect(polled.headers['aauth-requirement']).toBe('requirement=approval');
+    expect(calls.map((c) => `${c.method} ${c.path}`)).toEqual(['POST /token', 'GET /token/pending/q1']);
+    expect(calls[1]!.signer).toMatchObject({ scheme: 'jwks_uri', id: ISSUER, dwk: DWK.person });
   });
 
+  it('never forwards a bad auth token delivered after a relayed step (§Auth Token Delivery)', async () => {
+    const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
+    let token = '';
+    handle = deferring(approval(5), (reply) => {
+      token = authToken(bound, { scope: 'data.read admin' });
+      return reply
+        .code(200)
+        .header('cache-control', 'no-store')
+        .send({ auth_token: token, expires_in: 3600 });
+    });
+    const { path } = await deferred(bound);
+    const before = await rejectedEvents();
+    const res = await pollAt(bound, path, 5);
+    expect(res.statusCode).toBe(500);
+    expect(res.json().error).toBe('server_error');
+    expect(res.body).not.toContain(token);
+    expect(await rejectedEvents()).toBe(before + 1);
+    expect(
+      await t.prisma.issuedAuthToken.findUnique({ where: { jti: decodeClaims(token).jti as string } }),
+    ).toBeNull();
+    // Terminal: the pending URL is gone.
+    expect((await pollAt(bound, path, 5)).statusCode).toBe(410);
+  });
+
+  it('an AS that keeps deciding is deferred to the agent as a plain 202 (§Deferred Responses)', async () => {
+    const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
+    const deciding = (reply: FastifyReply) =>
+      reply
+        .code(202)
+        .header('location', `${AS}/token/pending/d1`)
+        .header('retry-after', '0')
+        .header('cache-control', 'no-store')
+        .send({ status: 'pending' });
+    handle = deferring(deciding, deciding);
+    const { res } = await deferred(bound);
+    expect(res.headers['aauth-requirement']).toBeUndefined();
+    expect(res.headers['retry-after']).toBe('2');
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.json()).toEqual({ status: 'pending' });
+    // Bounded: the token request and five immediate polls, then the agent waits.
+    expect(calls).toHaveLength(6);
+  });
+
+  it('the PS pending request expiring is 408 expired and the AS request is cancelled', async () => {
+    const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
+    handle = deferring(approval(5), approval(5));
+    const { path } = await deferred(bound);
+    const res = await pollAt(bound, path, t.config.PENDING_TTL_SECONDS + 1);
+    expect(res.statusCode).toBe(408);
+    expect(res.json().error).toBe('expired');
+    expect(calls.map((c) => `${c.method} ${c.path}`)).toEqual(['POST /token', 'DELETE /token/pending/q1']);
+    expect((await pollAt(bound, path, 5)).statusCode).toBe(410);
+  });
+
+  const terminals: [number, number, string][] = [
+    [408, 408, 'expired'],
+    [410, 410, 'gone'],
+    [400, 500, 'server_error'],
+    [500, 500, 'server_error'],
+  ];
+  for (const [asStatus, status, error] of terminals) {
+    it(`maps the AS's ${asStatus} to ${status} ${error} without the AS's detail (§Polling Error Codes)`, async () => {
+      const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
+      handle = deferring(approval(5), (reply) =>
+        reply.code(asStatus).send({ error: 'secret_as_error', detail: 'internal AS detail' }),
+      );
+      const { path } = await deferred(bound);
+      const res = await pollAt(bound, path, 5);
+      expect(res.statusCode).toBe(status);
+      expect(res.json().error).toBe(error);
+      expect(res.body).not.toContain('internal AS detail');
+      expect((await pollAt(bound, path, 5)).statusCode).toBe(410);
+    });
+  }
+
+  it('under a mission: the relayed request and its outcome are in the mission log (§Mission Log)', async () => {
+    const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
+    const s256 = await underMission(bound, 3600);
+    handle = deferring(approval(5), (reply) =>
+      reply.code(200).send({
+        auth_token: makeAuthToken({
+          issuer: accessServer,
+          clock: t.clock,
+          lifetimeSeconds: 600,
+          key: bound.agent.key,
+          aud: RESOURCE,
+          ps: ISSUER,
+          sub: bound.personToken.sub,
+          scope: 'data.read',
+          claims: { mission_s256: s256 },
+        }).jwt,
+        expires_in: 600,
+      }),
+    );
+    const { path } = await deferred(bound, { mission_s256: s256 });
+    const res = await pollAt(bound, path, 5);
+    expect(res.statusCode).toBe(200);
+    const log = await t.prisma.missionLogEntry.findMany({
+      where: { missionS256: s256 },
+      orderBy: { id: 'asc' },
+    });
+    expect(log.map((entry) => entry.detail)).toEqual([
+      expect.objectContaining({ access_server: AS, decision: 'pending', requirement: 'approval' }),
+      expect.objectContaining({ access_server: AS, decision: 'issued', justification: 'Read the data.' }),
+    ]);
+  });
+});
+
+describe('four-party token request, continued', () => {
   it('under a mission: refuses a token outliving expires_at, logs the one that does not', async () => {
     const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
     const s256 = await underMission(bound, 600);
@@ -391,7 +585,7 @@ describe('four-party token request (§PS-to-AS Token Request, §Auth Token Deliv
     ]);
   });
 
-  it('refuses a resource token for an access server with an undiscoverable metadata as server_error', async () => {
+  it('refuses a resource token whose aud publishes no AS metadata: 400 invalid_resource_token (§PS-AS Federation)', async () => {
     const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
     const rt = makeResourceToken({
       issuer: resource,
@@ -404,8 +598,8 @@ describe('four-party token request (§PS-to-AS Token Request, §Auth Token Deliv
       scope: SCOPE,
     });
     const res = await requestAuthToken(t, bound.agent, { resource_token: rt.jwt });
-    expect(res.statusCode).toBe(500);
-    expect(res.json().error).toBe('server_error');
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error).toBe('invalid_resource_token');
     expect(calls).toHaveLength(0);
   });
 });

@@ -1,4 +1,5 @@
 import {
+  assertResourceTokenLifetime,
   type Clock,
   epochSeconds,
   InvalidAgentToken,
@@ -78,6 +79,8 @@ export interface TokenRequestDeps {
   readonly verifier: TokenVerifier;
   /** Revocation state by `(iss, jti)`: an agent token its provider revoked here is refused. */
   readonly isRevoked: (iss: string, jti: string) => Promise<boolean>;
+  /** The longest resource-token lifetime accepted (default: the spec's 5 minutes). */
+  readonly resourceTokenMaxLifetimeSeconds?: number;
 }
 
 export interface VerifiedTokenRequest {
@@ -126,6 +129,7 @@ export async function verifyTokenRequest(
   params: TokenRequestParams,
 ): Promise<VerifiedTokenRequest> {
   const resource = await verifyBodyToken(deps.verifier, params.resource_token, 'resource');
+  assertResourceTokenLifetime(resource.claims, deps.resourceTokenMaxLifetimeSeconds);
   // §Resource Token Verification step 4: aud is this AS (four-party).
   if (resource.claims.aud !== deps.issuer) {
     throw new InvalidResourceToken('The resource token is not addressed to this access server.');

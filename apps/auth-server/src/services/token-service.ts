@@ -36,6 +36,8 @@ export interface TokenServiceDeps {
   readonly clock: Clock;
   readonly verifier: TokenVerifier;
   readonly isRevoked: (iss: string, jti: string) => Promise<boolean>;
+  /** The longest resource-token lifetime accepted (§Resource Token Structure; default 5 minutes). */
+  readonly resourceTokenMaxLifetimeSeconds?: number;
   readonly policies: PolicyStore;
   readonly pending: PendingStore;
   readonly trust: TrustStore;
@@ -329,7 +331,15 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     async requestToken(ps, body) {
       const params = parseTokenRequest(body);
       const verified = await verifyTokenRequest(
-        { issuer: deps.issuer, clock, verifier: deps.verifier, isRevoked: deps.isRevoked },
+        {
+          issuer: deps.issuer,
+          clock,
+          verifier: deps.verifier,
+          isRevoked: deps.isRevoked,
+          ...(deps.resourceTokenMaxLifetimeSeconds === undefined
+            ? {}
+            : { resourceTokenMaxLifetimeSeconds: deps.resourceTokenMaxLifetimeSeconds }),
+        },
         ps,
         params,
       );

@@ -1,7 +1,9 @@
 import { formString, html, type SafeHtml, submitButton } from '@aauth-ref/fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { renderWaitingRequests } from '../pages/governance-pages.js';
 import type { PersonRecord } from '../services/ports.js';
 import { createPrismaDashboardStore } from '../stores/prisma-dashboard.js';
+import { listWaitingRequests } from '../stores/prisma-governance.js';
 import type { AppContext } from './context.js';
 import { redirectToSignIn, sendPsPage } from './pages.js';
 
@@ -59,10 +61,13 @@ export function registerDashboardRoute(app: FastifyInstance, context: AppContext
       dashboard.listScopeConsents(person.id),
       dashboard.listLiveTokens(person.id, now()),
     ]);
+    // Permission requests, relayed interactions and questions of the person's agents (§PS Governance Endpoints).
+    const waiting = await listWaitingRequests(context.prisma, person.id, now());
     const csrf = await sessions.csrfField(request, reply);
     reply.header('cache-control', 'no-store');
     const body = html`<p>Signed in as <strong>${person.displayName}</strong> (${person.username}).</p>
 <p><a href="/missions">Missions</a>: the work you approved for your agents, its log, and Revoke.</p>
+${renderWaitingRequests(waiting)}
 <h2>Connected agents</h2>
 ${
   bindings.length === 0

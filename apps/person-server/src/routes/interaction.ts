@@ -13,6 +13,7 @@ import { renderConsentBody } from '../pages/consent-page.js';
 import { renderResourceInterstitial, renderResourceRefused } from '../pages/resource-interstitial.js';
 import { MAX_CLARIFICATION_ROUNDS, roundsOf } from '../services/clarification-service.js';
 import { describeConsent } from '../services/consent-view.js';
+import { isGovernanceKind } from '../services/governance.js';
 import type { PendingRecord } from '../services/pending-service.js';
 import { agentCallbackErrorFor, RESOURCE_CALLBACK_PATH } from '../services/resource-interaction.js';
 import type { AppContext } from './context.js';
@@ -126,6 +127,8 @@ ${form}`;
       return sendPsPage(context, request, reply, 'Connect a new agent', body);
     }
     if (isMissionKind(record)) return sendMissionReview(context, request, reply, record);
+    // Permission requests, relays and questions are decided on their own page (routes/governance-pages.ts).
+    if (isGovernanceKind(record.kind)) return reply.redirect(`/governance/${record.id}`, 303);
     const isNew = !(await context.bindings.findBoundPerson({
       iss: record.owner.agentIss ?? '',
       sub: record.owner.agentSub ?? '',
@@ -296,6 +299,8 @@ ${submitButton('Continue')}
     const decision = formString(request.body, 'decision');
     const record = await pending.findInteraction(id, session.personId);
     if (!record) return sendClosed(request, reply, id, session.personId);
+    // Governance requests carry their own answers (a reason, an answer): decided on their own page.
+    if (isGovernanceKind(record.kind)) return reply.redirect(`/governance/${record.id}`, 303);
     if (decision === 'deny') {
       await pending.deny(record, session.personId);
       request.log.info({ event: 'interaction.denied', pendingKind: record.kind }, 'request denied');

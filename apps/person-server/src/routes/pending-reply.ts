@@ -1,19 +1,47 @@
 import { parsePreferWait } from '@aauth-ref/core';
 import { replyPending } from '@aauth-ref/fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FederationRelay, RelayAnswer } from '../services/federation-relay.js';
+import { isFederatedRecord } from '../services/federation-relay.js';
 import type { PendingOwner, PendingService } from '../services/pending-service.js';
 
 /** `Prefer: wait=N` is honoured up to this many seconds (§Deferred Responses: a hint, bounded). */
 export const MAX_PREFER_WAIT_SECONDS = 30;
 
-/** Answers one poll of a pending URL: `200` with the result, or `202` while waiting. */
+/** A relayed AS step or the auth token the AS issued (§AS Response, §Auth Token Delivery). */
+export function replyRelayed(reply: FastifyReply, location: string, answer: RelayAnswer) {
+  if (answer.kind === 'issued') {
+    return reply
+      .code(200)
+      .header('cache-control', 'no-store')
+      .send({ auth_token: answer.authToken, expires_in: answer.expiresIn });
+  }
+  return replyPending(reply, {
+    location,
+    retryAfter: answer.retryAfter,
+    ...(answer.requirement ? { requirement: answer.requirement } : {}),
+    body: { ...answer.body, status: answer.status },
+  });
+}
+
+/**
+ * Answers one poll of a pending URL: `200` with the result, or `202` while waiting. A four-party
+ * request the AS deferred is answered by the relay (`relay`), which polls the AS.
+ */
 export async function replyToPoll(
   request: FastifyRequest,
   reply: FastifyReply,
   pending: PendingService,
   id: string,
   owner: PendingOwner,
+  relay?: FederationRelay,
 ) {
+  if (relay !== undefined) {
+    const record = await pending.loadForOwner(id, owner);
+    if (isFederatedRecord(record)) {
+      return replyRelayed(reply, request.url.split('?')[0]!, await relay.poll(record));
+    }
+  }
   const wait = parsePreferWait(request.headers.prefer, MAX_PREFER_WAIT_SECONDS) ?? 0;
   const answer = await pending.poll(id, owner, wait);
   if (answer.kind === 'result') {
@@ -37,7 +65,16 @@ export async function replyToCancel(
   pending: PendingService,
   id: string,
   owner: PendingOwner,
+  relay?: FederationRelay,
 ) {
+  if (relay !== undefined) {
+    const record = await pending.loadForOwner(id, owner);
+    // §Cancel Request: the AS's pending request is withdrawn too.
+    if (isFederatedRecord(record)) {
+      await relay.cancel(record);
+      return reply.code(204).header('cache-control', 'no-store').send();
+    }
+  }
   await pending.cancel(id, owner);
   return reply.code(204).header('cache-control', 'no-store').send();
 }

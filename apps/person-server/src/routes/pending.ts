@@ -1,8 +1,9 @@
 import { type AAuthRequestContext, type RouteAAuthConfig, replyPending } from '@aauth-ref/fastify';
 import type { FastifyInstance } from 'fastify';
+import { isFederatedRecord } from '../services/federation-relay.js';
 import type { PendingOwner } from '../services/pending-service.js';
 import type { AppContext } from './context.js';
-import { replyToCancel, replyToPoll } from './pending-reply.js';
+import { replyRelayed, replyToCancel, replyToPoll } from './pending-reply.js';
 
 /**
  * Agents poll with the agent token that made the request (§Pending URL Security: identity on every
@@ -36,13 +37,23 @@ function ownerOf(aauth: AAuthRequestContext | null): PendingOwner {
  * Response State Machine: anything else would end the agent's polling).
  */
 export function registerPendingRoutes(app: FastifyInstance, context: AppContext): void {
+  const relay = context.authTokens.federation;
   app.get<{ Params: { id: string } }>('/pending/:id', { config: { aauth: POLL } }, (request, reply) =>
-    replyToPoll(request, reply, context.pending, request.params.id, ownerOf(request.aauth)),
+    replyToPoll(request, reply, context.pending, request.params.id, ownerOf(request.aauth), relay),
   );
   app.post<{ Params: { id: string } }>(
     '/pending/:id',
     { config: { aauth: RESPOND } },
     async (request, reply) => {
+      if (relay !== undefined) {
+        const record = await context.pending.loadForOwner(request.params.id, ownerOf(request.aauth));
+        if (isFederatedRecord(record)) {
+          // The AS's question, answered by the agent: forwarded to the AS's pending URL.
+          const answer = await relay.respond(record, request.body);
+          request.log.info({ event: 'clarification.forwarded' }, 'clarification answer forwarded');
+          return replyRelayed(reply, request.url.split('?')[0]!, answer);
+        }
+      }
       await context.clarifications.respond(request.params.id, ownerOf(request.aauth), request.body);
       request.log.info({ event: 'clarification.answered' }, 'clarification answered');
       return replyPending(reply, {
@@ -53,6 +64,6 @@ export function registerPendingRoutes(app: FastifyInstance, context: AppContext)
     },
   );
   app.delete<{ Params: { id: string } }>('/pending/:id', { config: { aauth: CANCEL } }, (request, reply) =>
-    replyToCancel(reply, context.pending, request.params.id, ownerOf(request.aauth)),
+    replyToCancel(reply, context.pending, request.params.id, ownerOf(request.aauth), relay),
   );
 }

@@ -22,6 +22,7 @@ import {
   UserUnreachable,
 } from '@aauth-ref/core';
 import type { FederationClient } from './federation-client.js';
+import type { FederatedFacts, FederationRelay, RelayAnswer } from './federation-relay.js';
 import type {
   AgentBindingLookup,
   AgentRef,
@@ -64,6 +65,8 @@ export interface AuthTokenServiceDeps {
   readonly signer: TokenSigner;
   readonly verifier: TokenVerifier;
   readonly identifierPolicy: IdentifierPolicy;
+  /** The longest resource-token lifetime accepted (§Resource Token Structure). */
+  readonly resourceTokenMaxLifetimeSeconds?: number;
   readonly bindings: AgentBindingLookup;
   readonly persons: PersonLookup;
   readonly missions: MissionLookup;
@@ -75,6 +78,8 @@ export interface AuthTokenServiceDeps {
   readonly missionLog?: MissionLog;
   /** §Access Server Federation: absent, a resource token for an AS is `invalid_resource_token`. */
   readonly federation?: FederationClient;
+  /** The AS's deferred steps relayed to the agent at the PS's own pending URL (with `federation`). */
+  readonly federationRelay?: FederationRelay;
 }
 
 /** What the agent said about the request, kept for the consent page and the dashboard. */
@@ -129,7 +134,14 @@ export interface AuthTokenNeedsConsent {
   readonly capabilities: readonly Capability[];
 }
 
-export type AuthTokenOutcome = IssuedAuthToken | AuthTokenNeedsConsent;
+/** §AS Response: the AS deferred; the agent polls the PS's pending URL `/pending/{id}`. */
+export interface FederationDeferred {
+  readonly kind: 'federation_deferred';
+  readonly pendingId: string;
+  readonly answer: RelayAnswer & { kind: 'pending' };
+}
+
+export type AuthTokenOutcome = IssuedAuthToken | AuthTokenNeedsConsent | FederationDeferred;
 
 export interface AuthTokenService {
   requestAuthToken(signer: RequestingAgent, body: unknown): Promise<AuthTokenOutcome>;
@@ -141,6 +153,8 @@ export interface AuthTokenService {
     plan: AuthTokenPlan,
     approval: { readonly personId: string; readonly grantedScope?: string },
   ): Promise<IssuedAuthToken>;
+  /** Polls, answers and cancellations of a deferred four-party request (absent without federation). */
+  readonly federation?: FederationRelay;
 }
 
 /** OpenID Connect Core §5.4: the claims each identity scope releases, from the person record. */
@@ -242,6 +256,7 @@ export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenSer
    */
   async function federate(
     federation: FederationClient,
+    relay: FederationRelay,
     input: {
       readonly signer: RequestingAgent;
       readonly agent: AgentRef;
@@ -251,57 +266,51 @@ export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenSer
       readonly cnfJkt: string;
       readonly notAfter: number | undefined;
     },
-  ): Promise<IssuedAuthToken> {
+  ): Promise<IssuedAuthToken | FederationDeferred> {
     const { signer, agent, params, claims } = input;
     if (signer.raw === undefined) throw new ServerError('The agent token is not available to forward.');
-    const log = async (decision: string, scope?: string) => {
-      if (claims.mission_s256 === undefined || deps.missionLog === undefined) return;
-      const detail: Record<string, unknown> = { resource: claims.iss, access_server: claims.aud, decision };
-      if (claims.scope !== undefined) detail.requested_scope = claims.scope;
-      if (scope !== undefined) detail.scope = scope;
-      if (params.justification !== undefined) detail.justification = params.justification;
-      await deps.missionLog.append(claims.mission_s256, { kind: 'token_request', detail });
+    const facts: FederatedFacts = {
+      accessServer: claims.aud,
+      resource: claims.iss,
+      sub: claims.sub,
+      cnfJkt: input.cnfJkt,
+      personId: input.personId,
+      agent,
+      ...(claims.scope === undefined ? {} : { scope: claims.scope }),
+      ...(input.notAfter === undefined ? {} : { notAfter: input.notAfter }),
+      ...(claims.mission_s256 === undefined ? {} : { missionS256: claims.mission_s256 }),
+      ...(params.justification === undefined ? {} : { justification: params.justification }),
     };
-    let delivered: Awaited<ReturnType<FederationClient['requestAuthToken']>>;
+    let outcome: Awaited<ReturnType<FederationClient['start']>>;
     try {
-      delivered = await federation.requestAuthToken({
-        accessServer: claims.aud,
+      outcome = await federation.start({
+        ...facts,
         resourceToken: params.resource_token,
         agentToken: signer.raw,
         ...(params.subagent_token === undefined ? {} : { subagentToken: params.subagent_token }),
         ...(params.upstream_token === undefined ? {} : { upstreamToken: params.upstream_token }),
-        resource: claims.iss,
-        sub: claims.sub,
-        ...(claims.scope === undefined ? {} : { scope: claims.scope }),
-        cnfJkt: input.cnfJkt,
-        personId: input.personId,
-        ...(input.notAfter === undefined ? {} : { notAfter: input.notAfter }),
       });
     } catch (err) {
-      await log(isAAuthError(err) ? err.error : 'server_error');
+      await relay.log(facts, isAAuthError(err) ? err.error : 'server_error');
       throw err;
     }
-    const issued = delivered.claims;
-    await deps.issuedAuthTokens.insert({
-      jti: issued.jti,
-      iss: issued.iss,
-      aud: issued.aud,
-      sub: issued.sub,
-      scope: issued.scope ?? null,
-      missionS256: issued.mission_s256 ?? claims.mission_s256 ?? null,
-      personId: input.personId,
-      agentIss: agent.iss,
-      agentSub: agent.sub,
-      cnfJkt: input.cnfJkt,
-      issuedAt: new Date(issued.iat * 1000),
-      exp: new Date(issued.exp * 1000),
-      revokedAt: null,
-    });
-    await log('issued', issued.scope);
-    return { kind: 'issued', authToken: delivered.authToken, expiresIn: delivered.expiresIn, claims: issued };
+    if (outcome.kind === 'deferred') {
+      // The AS waits on someone (or keeps deciding): the agent polls the PS's own pending URL.
+      const { id, answer } = await relay.defer(
+        { agentIss: agent.iss, agentSub: agent.sub, durableJkt: null },
+        facts,
+        outcome.state,
+      );
+      return { kind: 'federation_deferred', pendingId: id, answer };
+    }
+    await relay.recordIssued(facts, outcome.token);
+    const { token } = outcome;
+    return { kind: 'issued', authToken: token.authToken, expiresIn: token.expiresIn, claims: token.claims };
   }
 
   return {
+    ...(deps.federationRelay === undefined ? {} : { federation: deps.federationRelay }),
+
     async requestAuthToken(signer, body) {
       const params = parseAuthTokenParams(body);
       assertNotSubAgent(signer);
@@ -319,7 +328,7 @@ export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenSer
       }
       // Steps 1–6; in the sub-agent variant step 5 compares with the sub-agent's key.
       const { claims, record } = await checkResourceToken(deps, params.resource_token, agent, cnfJkt, {
-        federation: deps.federation !== undefined,
+        federation: deps.federation !== undefined && deps.federationRelay !== undefined,
       });
 
       if (params.upstream_token !== undefined) {
@@ -346,8 +355,8 @@ export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenSer
           missionOwner,
         );
       }
-      if (deps.federation !== undefined && claims.aud !== deps.issuer) {
-        return federate(deps.federation, {
+      if (deps.federation !== undefined && deps.federationRelay !== undefined && claims.aud !== deps.issuer) {
+        return federate(deps.federation, deps.federationRelay, {
           signer,
           agent,
           params,

@@ -27,7 +27,15 @@ export type PendingKind =
   /** A mission proposal the person reviews (§Mission Creation). */
   | 'mission'
   /** A completion proposal the person reviews (§Mission Completion). */
-  | 'mission_completion';
+  | 'mission_completion'
+  /** A four-party request the AS deferred, relayed to the agent (§AS Response; federation-relay.ts). */
+  | 'federated_auth_token'
+  /** A permission request the person decides (§Permission Endpoint). */
+  | 'permission'
+  /** An `interaction` or `payment` relayed to the person (§Interaction Endpoint). */
+  | 'interaction_relay'
+  /** A `question` the person answers (§Interaction Endpoint). */
+  | 'question';
 
 export type PendingStatus =
   | 'pending'

@@ -186,7 +186,9 @@ export type SecurityEventName =
   | 'resource_token.mismatch'
   | 'resource_token.agent_mismatch'
   /** §Auth Token Delivery: an AS's auth token failed a check and was not forwarded. */
-  | 'auth_token.rejected';
+  | 'auth_token.rejected'
+  /** §AS Response: an AS step the PS refused to relay (an interaction URL off the AS's origin, say). */
+  | 'as_step.rejected';
 
 export interface SecurityEvent {
   readonly event: SecurityEventName;

@@ -1,6 +1,7 @@
 import {
   type AgentTokenClaims,
   type AuthTokenClaims,
+  assertResourceTokenLifetime,
   decodeJwtUnverified,
   InvalidAgentToken,
   InvalidRequest,
@@ -193,6 +194,8 @@ export interface ResourceTokenCheckDeps {
   readonly verifier: TokenVerifier;
   readonly personTokens: PersonTokenRecordStore;
   readonly securityEvents: SecurityEventLog;
+  /** The longest resource-token lifetime accepted (default: the spec's 5 minutes). */
+  readonly resourceTokenMaxLifetimeSeconds?: number;
 }
 
 export interface CheckedResourceToken {
@@ -224,6 +227,7 @@ export async function checkResourceToken(
 ): Promise<CheckedResourceToken> {
   // Steps 1–3: typ, dwk, signature through issuer discovery, exp and iat.
   const { claims } = await verifyBodyToken(deps.verifier, jwt, 'resource');
+  assertResourceTokenLifetime(claims, deps.resourceTokenMaxLifetimeSeconds);
   // Step 4. Four-party (aud = an AS): the PS brokers it (§Access Server Federation) where the caller
   // federates; the AS checks `aud` against itself, the PS that `ps` names it (below, step 6).
   if (claims.aud !== deps.issuer && options.federation !== true) {

@@ -55,6 +55,7 @@ async function setup(
     async obtain(b) {
       const outcome = await request(b);
       if (outcome.kind === 'issued') return outcome;
+      if (outcome.kind !== 'needs_consent') throw new Error(`unexpected outcome ${outcome.kind}`);
       return h.authTokens.completeAuthToken(outcome.plan, { personId: h.person.id });
     },
   };

@@ -29,6 +29,7 @@ export {
   verifyJktJwt,
 } from './jkt-jwt.js';
 export { decodeJwtUnverified, MAX_JWT_LENGTH } from './jwt-codec.js';
+export { assertResourceTokenLifetime, DEFAULT_RESOURCE_TOKEN_MAX_LIFETIME_SECONDS } from './lifetime.js';
 export {
   type BodyTokenKind,
   type TokenFailureReason,
