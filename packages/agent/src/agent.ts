@@ -6,12 +6,14 @@ import {
   createTokenVerifier,
   DWK,
   decodeJwtUnverified,
+  Expired,
   ExpiredResourceToken,
   epochSeconds,
   exportPrivateJwk,
   formatAuthorizationAAuth,
   generateKeyPair,
   type IdentifierPolicy,
+  InteractionUnavailable,
   InvalidAgentToken,
   InvalidPersonToken,
   InvalidRequest,
@@ -21,9 +23,11 @@ import {
   issueJktJwt,
   jwkThumbprint,
   type KeyPair,
+  MissionTerminated,
   type PersonServerMetadata,
   parseAAuthAccess,
   parseAAuthRequirement,
+  parseAgentIdentifier,
   SignatureError,
   type SignatureKeyMember,
   type SigningAlg,
@@ -43,7 +47,21 @@ import {
   followDeferred,
   type InteractionPrompt,
 } from './deferred.js';
-import { errorFromResponse, NotEnrolled, RemoteError, UnsupportedRequirement } from './errors.js';
+import {
+  errorFromResponse,
+  NotEnrolled,
+  RemoteError,
+  SubAgentRefused,
+  UnsupportedRequirement,
+} from './errors.js';
+import {
+  checkPersonToken,
+  type MissionProposal,
+  PersonTokenMismatch,
+  terminatedError,
+  terminationOf,
+  verifyApproval,
+} from './mission.js';
 import {
   type AgentEvent,
   createRuntime,
@@ -52,7 +70,14 @@ import {
   readJsonBody,
   type Sleep,
 } from './runtime.js';
-import type { AgentStore, CachedToken, StoredEnrollment } from './store.js';
+import type {
+  AgentStore,
+  CachedToken,
+  Mission,
+  StoredEnrollment,
+  StoredMissions,
+  StoredSubAgent,
+} from './store.js';
 
 export interface AgentOptions {
   readonly store: AgentStore;
@@ -80,8 +105,16 @@ export interface AgentOptions {
   readonly preferWait?: number;
   /** `justification` sent with auth token requests. */
   readonly justification?: string;
-  /** The mission person tokens are requested under (`mission_s256`). */
+  /**
+   * The mission the agent works under (`mission_s256` of person token requests and relays); see
+   * `useMission`. Its approval `capabilities` join the agent's own.
+   */
   readonly missionS256?: string;
+  /**
+   * `max_wait` of an interaction relayed through the PS (§Interaction Request): how long the PS may
+   * try its own channel before the agent directs the person itself (default 60 s).
+   */
+  readonly relayMaxWaitSeconds?: number;
   /** Refresh the agent token this many seconds before `exp` (default 60). */
   readonly refreshMarginSeconds?: number;
   /** Requirements answered for one call before giving up (default 8). */
@@ -128,13 +161,45 @@ interface Credential {
   readonly sub?: string;
 }
 
+/** A sub-agent as its parent describes it (§Sub-Agents). */
+export interface SubAgentIdentity {
+  readonly name: string;
+  readonly agent: string;
+  readonly parent_agent: string;
+  readonly key_thumbprint: string;
+  readonly expires_at: number;
+}
+
+/** A sub-agent's own signing `fetch`; its parent obtains its person and auth tokens. */
+export interface SubAgent {
+  readonly name: string;
+  identity(): Promise<SubAgentIdentity>;
+  fetch(url: string, init?: AgentRequestInit): Promise<Response>;
+}
+
+/** The result of a completion the person accepted (§Mission Completion). */
+export interface MissionCompletion {
+  readonly s256: string;
+  readonly mission_status: string;
+  readonly termination_reason?: string;
+}
+
+/** §Sub-Agent Identity: the discriminator after `+` (the AP's demo accepts this alphabet). */
+const SUBAGENT_NAME = /^[a-z0-9._-]{1,64}$/;
+
 const DEFAULT_MARGIN_SECONDS = 60;
 const DEFAULT_MAX_ROUNDS = 8;
+const DEFAULT_RELAY_MAX_WAIT_SECONDS = 60;
 /** The naming JWT only has to outlive the refresh request. */
 const NAMING_JWT_LIFETIME_SECONDS = 300;
 
-function personTokenKey(resource: string, mission: string | undefined): string {
-  return mission === undefined ? resource : `${resource}#${mission}`;
+/** Cache keys: per resource, per mission (person tokens), per signer (the agent or a sub-agent). */
+function personTokenKey(resource: string, mission: string | undefined, subagent?: string): string {
+  return `${resource}${mission === undefined ? '' : `#${mission}`}${subagent === undefined ? '' : ` as ${subagent}`}`;
+}
+
+function signerKey(resource: string, subagent: string | undefined): string {
+  return subagent === undefined ? resource : `${resource} as ${subagent}`;
 }
 
 function tokenField(body: unknown, name: string): string {
@@ -173,6 +238,9 @@ export class Agent {
   private readonly policy: IdentifierPolicy;
   private readonly verifier: TokenVerifier;
   private readonly psCapabilities = new Set<Capability>();
+  /** The approval `capabilities` of the active mission (§Mission Approval). */
+  private readonly missionCapabilities = new Set<Capability>();
+  private activeMission: string | undefined;
   private durable?: KeyPair;
   private ephemeral?: { key: KeyPair; token: string; expiresAt: number; claims: AgentTokenClaims };
   private refreshing?: Promise<Credential>;
@@ -183,6 +251,7 @@ export class Agent {
     this.store = options.store;
     this.runtime = createRuntime(options);
     this.policy = options.identifierPolicy ?? STRICT;
+    this.activeMission = options.missionS256;
     const keys =
       options.keys ??
       createHttpKeyResolver({
@@ -198,6 +267,7 @@ export class Agent {
     if (this.options.onInteraction) own.add('interaction');
     if (this.options.onClarification) own.add('clarification');
     for (const capability of this.psCapabilities) own.add(capability);
+    for (const capability of this.missionCapabilities) own.add(capability);
     return [...own];
   }
 
@@ -434,6 +504,7 @@ export class Agent {
     this.durable = undefined;
     this.ephemeral = undefined;
     this.psMetadata = undefined;
+    this.useMission(undefined);
   }
 
   // --- Signing ----------------------------------------------------------------------------------
@@ -485,16 +556,88 @@ export class Agent {
     return this.sendSigned(method, url, credential.key, { scheme: 'jwt', jwt: credential.token }, request);
   }
 
+  /**
+   * Handlers for a deferred response of a request signed with `key` to the AP or the PS. An
+   * interaction the PS raised in answer to the agent's own request goes to the caller, not back
+   * through the PS's `interaction_endpoint`: the PS has already decided the agent should bring the
+   * person (docs/spec-decisions.md). Interactions raised by resources are relayed (`completeDeferred`).
+   */
   private deferredHandlers(key: KeyPair, signatureKey: SignatureKeyMember): DeferredHandlers {
+    const onInteraction = this.options.onInteraction;
     return {
       send: (method, url, body, headers) =>
         this.sendSigned(method, url, key, signatureKey, {
           ...(body === undefined ? {} : { body }),
           ...(headers ? { headers } : {}),
         }),
-      ...(this.options.onInteraction ? { onInteraction: this.options.onInteraction } : {}),
+      ...(onInteraction ? { onInteraction } : {}),
       ...(this.options.onClarification ? { onClarification: this.options.onClarification } : {}),
     };
+  }
+
+  /**
+   * §Relaying Through the Person Server: POST `{type: "interaction", url, code, max_wait}` to the
+   * PS's `interaction_endpoint` when it publishes one; a `202` is followed until the relay resolves
+   * (the caller then keeps polling its own pending URL, which stays authoritative for completion,
+   * §Interaction Response). `424 interaction_unavailable`, a relay that expired before the person
+   * engaged (`408`), or no endpoint falls back to the caller's `onInteraction` (browser, displayed
+   * code, QR code).
+   */
+  private interactionHandler(): (prompt: InteractionPrompt) => Promise<void> {
+    return async (prompt) => {
+      if (await this.relayInteraction(prompt)) return;
+      if (!this.options.onInteraction) {
+        throw new UnsupportedRequirement(
+          202,
+          'interaction',
+          'The PS cannot relay the interaction and there is no way to bring the person to it.',
+        );
+      }
+      await this.options.onInteraction(prompt);
+    };
+  }
+
+  private async relayInteraction(prompt: InteractionPrompt): Promise<boolean> {
+    let metadata: PersonServerMetadata;
+    try {
+      ({ metadata } = await this.personServer());
+    } catch (err) {
+      // No PS to relay through (§Relaying Through the Person Server: "when it has no PS").
+      if (err instanceof UnsupportedRequirement) return false;
+      throw err;
+    }
+    const endpoint = metadata.interaction_endpoint;
+    if (!isEndpointUrl(endpoint, this.policy)) return false;
+    // The PS asked for this interaction itself: relaying it back would only delay the person.
+    if (prompt.server === this.psMetadata?.issuer) return false;
+    this.runtime.emit({ step: 'interaction', message: `relay ${prompt.url} through ${endpoint}` });
+    try {
+      await this.postToPersonServer(
+        endpoint,
+        {
+          type: 'interaction',
+          url: prompt.url,
+          code: prompt.code,
+          max_wait: this.options.relayMaxWaitSeconds ?? DEFAULT_RELAY_MAX_WAIT_SECONDS,
+          ...(this.activeMission === undefined ? {} : { mission_s256: this.activeMission }),
+        },
+        { capabilities: false },
+      );
+      this.runtime.emit({ step: 'interaction', message: 'the PS relayed the interaction' });
+      return true;
+    } catch (err) {
+      // §Interaction Endpoint Errors: non-terminal; the agent directs the person itself.
+      if (err instanceof InteractionUnavailable) {
+        this.runtime.emit({ step: 'interaction', message: 'interaction_unavailable: directing the person' });
+        return false;
+      }
+      // §Interaction Response: max_wait elapsed before the person engaged; the agent can still drive it.
+      if (err instanceof Expired) {
+        this.runtime.emit({ step: 'interaction', message: 'the relay expired: directing the person' });
+        return false;
+      }
+      throw err;
+    }
   }
 
   // --- Person Server ----------------------------------------------------------------------------
@@ -511,11 +654,19 @@ export class Agent {
     return this.psMetadata;
   }
 
-  /** A signed POST to a PS endpoint with the agent token, followed through any deferred response. */
-  private async postToPersonServer(url: string, body: Record<string, unknown>): Promise<unknown> {
-    const capabilities = this.capabilities();
-    // §AAuth-Capabilities: on PS endpoints the values travel in the `capabilities` member, not the header.
-    const payload = capabilities.length > 0 ? { ...body, capabilities } : body;
+  /**
+   * A signed POST to a PS endpoint with the agent token, followed through any deferred response.
+   * `capabilities` (default on) adds the `capabilities` member (§AAuth-Capabilities: on PS endpoints
+   * the values travel in the body, never in the header).
+   */
+  private async postToPersonServer(
+    url: string,
+    body: Record<string, unknown>,
+    options: { capabilities?: boolean } = {},
+  ): Promise<unknown> {
+    const capabilities = options.capabilities === false ? [] : this.capabilities();
+    const payload =
+      capabilities.length > 0 && body.capabilities === undefined ? { ...body, capabilities } : body;
     const headers: Record<string, string> =
       this.options.preferWait === undefined ? {} : { prefer: serializePreferWait(this.options.preferWait) };
     const credential = await this.agentCredential();
@@ -558,55 +709,67 @@ export class Agent {
     await this.store.write(entry, all);
   }
 
-  /** §Person Token Endpoint: a person token for `resource` (and the mission), cached until `exp`. */
-  private async obtainPersonToken(resource: string): Promise<CachedToken> {
-    const { metadata } = await this.personServer();
-    const credential = await this.agentCredential();
-    const mission = this.options.missionS256;
+  /**
+   * §Person Token Endpoint: a person token for `resource` (and the active mission), cached until
+   * `exp`. For a sub-agent the parent asks with `subagent_token` and the token binds the sub-agent's
+   * key (§Parent-Mediated Authorization). The token is checked before it is cached.
+   */
+  private async obtainPersonToken(resource: string, subagent?: string): Promise<CachedToken> {
+    const { issuer, metadata } = await this.personServer();
+    const signer = await this.signerCredential(subagent);
+    const mission = this.activeMission;
     this.runtime.emit({
       step: 'person-token',
-      message: `POST ${metadata.person_token_endpoint} for ${resource}`,
+      message: `POST ${metadata.person_token_endpoint} for ${resource}${subagent ? ` (sub-agent ${subagent})` : ''}`,
     });
-    const body = await this.postToPersonServer(metadata.person_token_endpoint, {
-      resource,
-      ...(mission === undefined ? {} : { mission_s256: mission }),
-    });
+    const body = await this.withMissionStatus(mission, () =>
+      this.postToPersonServer(metadata.person_token_endpoint, {
+        resource,
+        ...(mission === undefined ? {} : { mission_s256: mission }),
+        ...(subagent === undefined ? {} : { subagent_token: signer.token }),
+      }),
+    );
     const token = tokenField(body, 'person_token');
-    const { header, payload } = decodeJwtUnverified(token);
-    const cnf = (payload.cnf as { jwk?: unknown } | undefined)?.jwk;
-    let jkt: string | undefined;
+    let claims: Awaited<ReturnType<typeof checkPersonToken>>;
     try {
-      jkt = cnf === undefined ? undefined : jwkThumbprint(cnf as Parameters<typeof jwkThumbprint>[0]);
-    } catch {
-      jkt = undefined;
-    }
-    if (header.typ !== TOKEN_TYP.person || payload.aud !== resource || jkt !== credential.key.thumbprint) {
-      throw new InvalidPersonToken('The PS returned a person token for another resource or key.');
+      claims = await checkPersonToken(token, {
+        ps: issuer,
+        resource,
+        jkt: signer.key.thumbprint,
+        ...(mission === undefined ? {} : { missionS256: mission }),
+        verifier: this.verifier,
+      });
+    } catch (cause) {
+      if (cause instanceof PersonTokenMismatch) throw new InvalidPersonToken(cause.message, { cause });
+      throw cause;
     }
     const cached: CachedToken = {
       token,
-      expires_at: expiresAt(token, body, this.now()),
-      jkt,
-      ...(typeof payload.sub === 'string' ? { sub: payload.sub } : {}),
+      expires_at: typeof claims.exp === 'number' ? claims.exp : expiresAt(token, body, this.now()),
+      jkt: signer.key.thumbprint,
+      ...(typeof claims.sub === 'string' ? { sub: claims.sub } : {}),
     };
-    await this.remember('person-tokens', personTokenKey(resource, mission), cached);
+    await this.remember('person-tokens', personTokenKey(resource, mission, subagent), cached);
     return cached;
   }
 
   /**
    * `requirement=auth-token`: §Resource Challenge Verification (nothing reaches the PS unless it
    * passes), the exchange at `auth_token_endpoint`, §Auth Token Response Verification, then the cache.
+   * For a sub-agent the parent signs and sends `subagent_token`; the resource token and the auth
+   * token bind the sub-agent's key (§Parent-Mediated Authorization).
    */
   private async obtainAuthToken(
     resource: string,
     resourceToken: string,
     presentedSub: string | undefined,
+    subagent?: string,
   ): Promise<void> {
     const { issuer, metadata } = await this.personServer();
-    const credential = await this.agentCredential();
+    const signer = await this.signerCredential(subagent);
     const claims = await verifyResourceChallenge(resourceToken, {
       resource,
-      agentJkt: credential.key.thumbprint,
+      agentJkt: signer.key.thumbprint,
       ps: issuer,
       ...(presentedSub === undefined ? {} : { presentedSub }),
       now: this.now(),
@@ -614,40 +777,344 @@ export class Agent {
     });
     this.runtime.emit({
       step: 'auth-token',
-      message: `POST ${metadata.auth_token_endpoint} (scope ${claims.scope ?? '—'})`,
+      message: `POST ${metadata.auth_token_endpoint} (scope ${claims.scope ?? '—'})${subagent ? ` for sub-agent ${subagent}` : ''}`,
     });
-    const body = await this.postToPersonServer(metadata.auth_token_endpoint, {
-      resource_token: resourceToken,
-      ...(this.options.justification === undefined ? {} : { justification: this.options.justification }),
-    });
+    const body = await this.withMissionStatus(claims.mission_s256, () =>
+      this.postToPersonServer(metadata.auth_token_endpoint, {
+        resource_token: resourceToken,
+        ...(subagent === undefined ? {} : { subagent_token: signer.token }),
+        ...(this.options.justification === undefined ? {} : { justification: this.options.justification }),
+      }),
+    );
     const token = tokenField(body, 'auth_token');
     const verified = await verifyAuthTokenResponse(token, {
       resourceToken: claims,
       resource,
-      agentJkt: credential.key.thumbprint,
+      agentJkt: signer.key.thumbprint,
       verifier: this.verifier,
     });
-    await this.remember('auth-tokens', resource, {
+    await this.remember('auth-tokens', signerKey(resource, subagent), {
       token,
       expires_at: typeof verified.exp === 'number' ? verified.exp : expiresAt(token, body, this.now()),
-      jkt: credential.key.thumbprint,
+      jkt: signer.key.thumbprint,
       sub: verified.sub,
     });
+  }
+
+  // --- Missions -----------------------------------------------------------------------------------
+
+  private async readMissions(): Promise<StoredMissions> {
+    return (await this.store.read('missions')) ?? { missions: {} };
+  }
+
+  private async saveMission(mission: Mission, makeCurrent = false): Promise<void> {
+    const all = await this.readMissions();
+    await this.store.write('missions', {
+      ...(makeCurrent
+        ? { current: mission.s256 }
+        : all.current === undefined
+          ? {}
+          : { current: all.current }),
+      missions: { ...all.missions, [mission.s256]: mission },
+    });
+  }
+
+  /**
+   * Runs a PS request made under `s256`; a `mission_terminated` answer (§Mission Status Errors) is
+   * recorded on the stored mission (with its `termination_reason`) before it is rethrown.
+   */
+  private async withMissionStatus<T>(s256: string | undefined, request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (err) {
+      if (s256 !== undefined && err instanceof MissionTerminated) {
+        const stored = (await this.readMissions()).missions[s256];
+        if (stored) {
+          const { termination_reason } = terminationOf(err);
+          await this.saveMission({
+            ...stored,
+            status: 'terminated',
+            ...(termination_reason === undefined ? {} : { termination_reason }),
+          });
+        }
+      }
+      throw err;
+    }
+  }
+
+  private async missionEndpoint(): Promise<{ issuer: string; endpoint: string }> {
+    const { issuer, metadata } = await this.personServer();
+    const endpoint = metadata.mission_endpoint;
+    if (!isEndpointUrl(endpoint, this.policy)) {
+      throw new InvalidRequest('The Person Server publishes no usable mission_endpoint.');
+    }
+    return { issuer, endpoint };
+  }
+
+  /**
+   * §Mission Creation: proposes a mission at `mission_endpoint`, follows the deferred response while
+   * the person reviews it (clarifications go to `onClarification`), verifies the approval
+   * (§Mission Approval: `s256` against the decoded bytes, the blob's `approver` and `agent`, each
+   * person token), caches the person tokens per resource and mission, stores the mission and makes
+   * it the agent's active mission.
+   */
+  async proposeMission(proposal: MissionProposal): Promise<Mission> {
+    const { issuer, endpoint } = await this.missionEndpoint();
+    const credential = await this.agentCredential();
+    const agent = this.ephemeral!.claims.sub;
+    this.runtime.emit({ step: 'mission', message: `POST ${endpoint} (proposal)` });
+    const body = await this.postToPersonServer(endpoint, {
+      description: proposal.description,
+      ...(proposal.tools === undefined ? {} : { tools: proposal.tools }),
+      ...(proposal.resources === undefined ? {} : { resources: proposal.resources }),
+      ...(proposal.capabilities === undefined ? {} : { capabilities: proposal.capabilities }),
+    });
+    const { mission, personTokens } = await verifyApproval(body, {
+      ps: issuer,
+      agent,
+      jkt: credential.key.thumbprint,
+      resources: proposal.resources ?? [],
+      verifier: this.verifier,
+    });
+    for (const [resource, { token, claims }] of personTokens) {
+      await this.remember('person-tokens', personTokenKey(resource, mission.s256), {
+        token,
+        expires_at: claims.exp,
+        jkt: credential.key.thumbprint,
+        sub: claims.sub,
+      });
+    }
+    await this.saveMission(mission, true);
+    this.useMission(mission.s256);
+    this.runtime.emit({ step: 'mission', message: `approved ${mission.s256}` });
+    return mission;
+  }
+
+  /** Works under `s256` from now on (`undefined`: no mission). */
+  useMission(s256: string | undefined): void {
+    this.activeMission = s256;
+    this.missionCapabilities.clear();
+  }
+
+  /** The mission in use, else the stored current one. */
+  async mission(s256?: string): Promise<Mission | undefined> {
+    const all = await this.readMissions();
+    const id = s256 ?? this.activeMission ?? all.current;
+    return id === undefined ? undefined : all.missions[id];
+  }
+
+  /** Every mission stored, newest approval first. */
+  async missions(): Promise<Mission[]> {
+    return Object.values((await this.readMissions()).missions).sort((a, b) =>
+      b.approved_at.localeCompare(a.approved_at),
+    );
+  }
+
+  private async requireMission(s256: string | undefined): Promise<Mission> {
+    const mission = await this.mission(s256);
+    if (mission === undefined) throw new InvalidRequest('No such mission is stored; propose one first.');
+    if (mission.status === 'terminated') throw terminatedError(mission);
+    return mission;
+  }
+
+  /**
+   * Loads the active mission's approval capabilities; refuses a mission known to have ended. Read on
+   * every call: another call (or process sharing the store) may have recorded its termination.
+   */
+  private async loadActiveMission(): Promise<void> {
+    this.missionCapabilities.clear();
+    if (this.activeMission === undefined) return;
+    const stored = (await this.readMissions()).missions[this.activeMission];
+    if (stored?.status === 'terminated') throw terminatedError(stored);
+    for (const capability of stored?.capabilities ?? []) this.missionCapabilities.add(capability);
+  }
+
+  /**
+   * §Mission Update: `POST {mission_endpoint}/{s256}` with `action: update`; the PS accepts it at
+   * once (`200 {s256}`) or after the person reviews it (a deferred response). The accepted update's
+   * `s256` is recorded with the mission.
+   */
+  async updateMission(description: string, s256?: string): Promise<{ s256: string }> {
+    const mission = await this.requireMission(s256);
+    const { endpoint } = await this.missionEndpoint();
+    const url = `${endpoint}/${mission.s256}`;
+    this.runtime.emit({ step: 'mission', message: `POST ${url} (update)` });
+    const body = await this.withMissionStatus(mission.s256, () =>
+      this.postToPersonServer(url, { action: 'update', description }, { capabilities: false }),
+    );
+    const updateS256 = tokenField(body, 's256');
+    const latest = (await this.readMissions()).missions[mission.s256] ?? mission;
+    await this.saveMission({ ...latest, updates: [...latest.updates, { s256: updateS256, description }] });
+    return { s256: updateS256 };
+  }
+
+  /**
+   * §Mission Completion: proposes completion with a summary; the person reviews it (a deferred
+   * response, with clarification chat). On acceptance the PS terminates the mission as `completed`,
+   * which is recorded here.
+   */
+  async completeMission(summary: string, s256?: string): Promise<MissionCompletion> {
+    const mission = await this.requireMission(s256);
+    const { endpoint } = await this.missionEndpoint();
+    const url = `${endpoint}/${mission.s256}`;
+    this.runtime.emit({ step: 'mission', message: `POST ${url} (completion)` });
+    const body = (await this.withMissionStatus(mission.s256, () =>
+      this.postToPersonServer(url, { action: 'completion', summary }, { capabilities: false }),
+    )) as Record<string, unknown> | undefined;
+    const status = typeof body?.mission_status === 'string' ? body.mission_status : 'terminated';
+    const reason = typeof body?.termination_reason === 'string' ? body.termination_reason : 'completed';
+    const latest = (await this.readMissions()).missions[mission.s256] ?? mission;
+    await this.saveMission({ ...latest, status: 'terminated', termination_reason: reason });
+    return { s256: mission.s256, mission_status: status, termination_reason: reason };
+  }
+
+  // --- Sub-agents ---------------------------------------------------------------------------------
+
+  private async subagentEndpoint(): Promise<string> {
+    const enrollment = await this.store.read('enrollment');
+    if (!enrollment) throw new NotEnrolled();
+    const metadata = await this.fetchMetadata(enrollment.agent_provider, DWK.agent);
+    const endpoint = metadata.subagent_token_endpoint;
+    if (!isEndpointUrl(endpoint, this.policy)) {
+      throw new InvalidRequest('The Agent Provider publishes no usable subagent_token_endpoint.');
+    }
+    return endpoint;
+  }
+
+  /**
+   * Obtains a sub-agent token for `key` from the AP (bootstrap draft; the demo AP's
+   * `subagent_token_endpoint` takes `{jwk, discriminator}` signed with the parent's agent token) and
+   * checks it is what §Sub-Agent Identity says: `parent_agent` = this agent, `local` = this agent's
+   * local part + `+` + the name, `cnf.jwk` = the sub-agent's key, same AP and PS.
+   */
+  private async requestSubAgentToken(name: string, key: KeyPair): Promise<StoredSubAgent> {
+    const parent = await this.agentCredential();
+    const parentClaims = this.ephemeral!.claims;
+    // §Single-Level Depth: a sub-agent cannot have sub-agents.
+    if (parentClaims.parent_agent !== undefined) {
+      throw new SubAgentRefused('A sub-agent cannot create sub-agents (§Single-Level Depth).');
+    }
+    const endpoint = await this.subagentEndpoint();
+    this.runtime.emit({ step: 'agent-token', message: `POST ${endpoint} (sub-agent ${name})` });
+    const { kty, crv, x, y, alg } = key.jwk;
+    const response = await this.sendWith(parent, 'POST', endpoint, {
+      body: { jwk: { kty, crv, x, ...(y === undefined ? {} : { y }), alg }, discriminator: name },
+    });
+    const body = await readJsonBody(response);
+    if (response.status !== 200) throw errorFromResponse(response.status, response.headers, body);
+    const token = tokenField(body, 'agent_token');
+    let verified: Awaited<ReturnType<TokenVerifier['verify']>>;
+    try {
+      verified = await this.verifier.verify(token, { kinds: ['agent'] });
+    } catch (cause) {
+      throw new InvalidAgentToken('The sub-agent token does not verify.', { cause });
+    }
+    const claims = verified.claims as AgentTokenClaims;
+    const parentId = parseAgentIdentifier(parentClaims.sub, this.policy);
+    const id = parseAgentIdentifier(claims.sub, this.policy);
+    if (
+      claims.iss !== parentClaims.iss ||
+      claims.parent_agent !== parentClaims.sub ||
+      claims.ps !== parentClaims.ps ||
+      id === undefined ||
+      id.local !== `${parentId?.local}+${name}` ||
+      id.domain !== parentId?.domain ||
+      verified.cnfKey?.thumbprint !== key.thumbprint
+    ) {
+      throw new InvalidAgentToken(
+        "The sub-agent token does not name this agent as parent_agent, the sub-agent's name, or its key.",
+      );
+    }
+    return {
+      name,
+      agent: claims.sub,
+      key: exportPrivateJwk(key),
+      agent_token: token,
+      expires_at: claims.exp,
+    };
+  }
+
+  /**
+   * Creates a sub-agent (§Sub-Agents): a key of its own and a sub-agent token from the AP, stored
+   * under `name`. Creating an existing name renews its token and keeps its key.
+   */
+  async createSubAgent(name: string): Promise<SubAgentIdentity> {
+    if (!SUBAGENT_NAME.test(name)) {
+      throw new SubAgentRefused('A sub-agent name is 1-64 of a-z 0-9 . _ - (the part after +).');
+    }
+    const existing = (await this.store.read('subagents'))?.[name];
+    const key = existing ? importPrivateJwk(existing.key) : generateKeyPair(this.options.alg ?? 'Ed25519');
+    const stored = await this.requestSubAgentToken(name, key);
+    await this.store.write('subagents', { ...((await this.store.read('subagents')) ?? {}), [name]: stored });
+    return this.describeSubAgent(stored);
+  }
+
+  private describeSubAgent(stored: StoredSubAgent): SubAgentIdentity {
+    const claims = decodeJwtUnverified(stored.agent_token).payload as unknown as AgentTokenClaims;
+    return {
+      name: stored.name,
+      agent: stored.agent,
+      parent_agent: claims.parent_agent ?? '',
+      key_thumbprint: importPrivateJwk(stored.key).thumbprint,
+      expires_at: stored.expires_at,
+    };
+  }
+
+  /** The sub-agents created by this agent. */
+  async subAgents(): Promise<SubAgentIdentity[]> {
+    return Object.values((await this.store.read('subagents')) ?? {}).map((s) => this.describeSubAgent(s));
+  }
+
+  /** A created sub-agent: its `fetch` signs with its own key; this agent obtains its tokens. */
+  subAgent(name: string): SubAgent {
+    return {
+      name,
+      identity: async () => this.describeSubAgent(await this.storedSubAgent(name)),
+      fetch: (url, init) => this.fetchAs(name, url, init),
+    };
+  }
+
+  private async storedSubAgent(name: string): Promise<StoredSubAgent> {
+    const stored = (await this.store.read('subagents'))?.[name];
+    if (!stored) throw new SubAgentRefused(`No sub-agent named ${name}; create it first.`);
+    return stored;
+  }
+
+  /**
+   * The agent-token credential of a signer: this agent's, or a sub-agent's (its token renewed by
+   * the parent, same key, when within the margin of `exp`).
+   */
+  private async signerCredential(subagent: string | undefined, forceRefresh = false): Promise<Credential> {
+    if (subagent === undefined) return this.agentCredential(forceRefresh);
+    let stored = await this.storedSubAgent(subagent);
+    const margin = this.options.refreshMarginSeconds ?? DEFAULT_MARGIN_SECONDS;
+    if (forceRefresh || stored.expires_at - margin <= this.now()) {
+      stored = await this.requestSubAgentToken(subagent, importPrivateJwk(stored.key));
+      await this.store.write('subagents', {
+        ...((await this.store.read('subagents')) ?? {}),
+        [subagent]: stored,
+      });
+    }
+    return { kind: 'agent', key: importPrivateJwk(stored.key), token: stored.agent_token };
   }
 
   // --- Resources ----------------------------------------------------------------------------------
 
   /** The strongest credential held for the resource: auth token, person token, else the agent token. */
-  private async resourceCredential(resource: string, agentOnly: boolean): Promise<Credential> {
-    const agent = await this.agentCredential();
+  private async resourceCredential(
+    resource: string,
+    agentOnly: boolean,
+    subagent?: string,
+  ): Promise<Credential> {
+    const agent = await this.signerCredential(subagent);
     if (agentOnly) return agent;
     const jkt = agent.key.thumbprint;
-    const auth = await this.cached('auth-tokens', resource, jkt);
+    const auth = await this.cached('auth-tokens', signerKey(resource, subagent), jkt);
     if (auth)
       return { kind: 'auth', key: agent.key, token: auth.token, ...(auth.sub ? { sub: auth.sub } : {}) };
     const person = await this.cached(
       'person-tokens',
-      personTokenKey(resource, this.options.missionS256),
+      personTokenKey(resource, this.activeMission, subagent),
       jkt,
     );
     if (person)
@@ -660,24 +1127,24 @@ export class Agent {
     return agent;
   }
 
-  private async captureSession(resource: string, response: Response): Promise<void> {
+  private async captureSession(key: string, response: Response): Promise<void> {
     const value = response.headers.get('aauth-access');
     if (value === null) return;
     const token = parseAAuthAccess(value);
     if (token === undefined) return;
     const sessions = { ...((await this.store.read('sessions')) ?? {}) };
-    if (sessions[resource] === token) return;
+    if (sessions[key] === token) return;
     this.runtime.emit({
       step: 'session-token',
-      message: sessions[resource] ? 'session token rolled' : 'session token stored',
+      message: sessions[key] ? 'session token rolled' : 'session token stored',
     });
-    sessions[resource] = token;
+    sessions[key] = token;
     await this.store.write('sessions', sessions);
   }
 
-  private async forgetSession(resource: string): Promise<void> {
+  private async forgetSession(key: string): Promise<void> {
     const sessions = { ...((await this.store.read('sessions')) ?? {}) };
-    delete sessions[resource];
+    delete sessions[key];
     await this.store.write('sessions', sessions);
   }
 
@@ -687,35 +1154,47 @@ export class Agent {
    * typed error for every protocol failure and for requirements it cannot satisfy.
    */
   async fetch(url: string, init: AgentRequestInit = {}): Promise<Response> {
+    return this.fetchAs(undefined, url, init);
+  }
+
+  /** `fetch` signed by this agent (`subagent` undefined) or by one of its sub-agents. */
+  private async fetchAs(
+    subagent: string | undefined,
+    url: string,
+    init: AgentRequestInit = {},
+  ): Promise<Response> {
     const resource = new URL(url).origin;
+    const sessionKey = signerKey(resource, subagent);
     const method = (init.method ?? 'GET').toUpperCase();
     const raw = toBytes(init.body);
     const baseHeaders = lowerCaseHeaders(init.headers);
     const maxRounds = this.options.maxRounds ?? DEFAULT_MAX_ROUNDS;
+    await this.loadActiveMission();
     let agentOnly = false;
     let sessionRetried = false;
     let expiredRetried = false;
 
     for (let round = 0; round < maxRounds; round += 1) {
-      const credential = await this.resourceCredential(resource, agentOnly);
+      const credential = await this.resourceCredential(resource, agentOnly, subagent);
       const headers = { ...baseHeaders };
+      // §AAuth-Capabilities: the agent's own ∪ the PS's from mission approval, on resource requests.
       const capabilities = this.capabilities();
       if (capabilities.length > 0) headers['aauth-capabilities'] = serializeAAuthCapabilities(capabilities);
-      const session = (await this.store.read('sessions'))?.[resource];
+      const session = (await this.store.read('sessions'))?.[sessionKey];
       if (session !== undefined && headers.authorization === undefined)
         headers.authorization = formatAuthorizationAAuth(session);
       this.runtime.emit({
         step: 'request',
-        message: `${method} ${url} (${credential.kind} token${session ? ', session token' : ''})`,
+        message: `${method} ${url} (${credential.kind} token${subagent ? ` of sub-agent ${subagent}` : ''}${session ? ', session token' : ''})`,
       });
       const response = await this.sendWith(credential, method, url, {
         ...(raw === undefined ? {} : { raw }),
         headers,
       });
       this.runtime.emit({ step: 'response', message: `${response.status}` });
-      await this.captureSession(resource, response);
+      await this.captureSession(sessionKey, response);
 
-      if (response.status === 202) return this.completeDeferred(resource, response, url);
+      if (response.status === 202) return this.completeDeferred(resource, response, url, subagent);
       if (response.status !== 401) return response;
 
       const requirementHeader = response.headers.get('aauth-requirement');
@@ -724,7 +1203,7 @@ export class Agent {
         // A session token the resource no longer knows: discard it and retry without (README, *Session tokens*).
         if (error instanceof SignatureError && session !== undefined && !sessionRetried) {
           sessionRetried = true;
-          await this.forgetSession(resource);
+          await this.forgetSession(sessionKey);
           continue;
         }
         if (
@@ -732,20 +1211,20 @@ export class Agent {
           (error.error === 'invalid_jwt' || error.error === 'expired_jwt')
         ) {
           if (credential.kind === 'auth') {
-            await this.remember('auth-tokens', resource, undefined);
+            await this.remember('auth-tokens', signerKey(resource, subagent), undefined);
             continue;
           }
           if (credential.kind === 'person') {
             await this.remember(
               'person-tokens',
-              personTokenKey(resource, this.options.missionS256),
+              personTokenKey(resource, this.activeMission, subagent),
               undefined,
             );
             continue;
           }
           if (error.error === 'expired_jwt' && !expiredRetried) {
             expiredRetried = true;
-            await this.agentCredential(true);
+            await this.signerCredential(subagent, true);
             continue;
           }
         }
@@ -769,12 +1248,12 @@ export class Agent {
           if (credential.kind === 'person')
             throw new UnsupportedRequirement(401, 'person-token', 'The resource refused the person token.');
           agentOnly = false;
-          await this.obtainPersonToken(resource);
+          await this.obtainPersonToken(resource, subagent);
           continue;
         case 'auth-token':
           agentOnly = false;
           try {
-            await this.obtainAuthToken(resource, requirement['resource-token'], credential.sub);
+            await this.obtainAuthToken(resource, requirement['resource-token'], credential.sub, subagent);
           } catch (err) {
             // The resource token expired before the PS used it: ask the resource again for a fresh one.
             if (err instanceof ExpiredResourceToken && !expiredRetried) {
@@ -798,25 +1277,32 @@ export class Agent {
   }
 
   /** A resource's `202`: poll its pending URL, answering what it raises, presenting an auth token once held. */
-  private async completeDeferred(resource: string, first: Response, url: string): Promise<Response> {
+  private async completeDeferred(
+    resource: string,
+    first: Response,
+    url: string,
+    subagent: string | undefined,
+  ): Promise<Response> {
+    const sessionKey = signerKey(resource, subagent);
     const handlers: DeferredHandlers = {
       send: async (method, pendingUrl, body, headers) => {
-        const credential = await this.resourceCredential(resource, false);
-        const session = (await this.store.read('sessions'))?.[resource];
+        const credential = await this.resourceCredential(resource, false, subagent);
+        const session = (await this.store.read('sessions'))?.[sessionKey];
         const all = { ...(headers ?? {}) };
         if (session !== undefined) all.authorization = formatAuthorizationAAuth(session);
         const response = await this.sendWith(credential, method, pendingUrl, {
           ...(body === undefined ? {} : { body }),
           headers: all,
         });
-        await this.captureSession(resource, response);
+        await this.captureSession(sessionKey, response);
         return response;
       },
       onAuthToken: async (resourceToken) => {
-        const credential = await this.resourceCredential(resource, false);
-        await this.obtainAuthToken(resource, resourceToken, credential.sub);
+        const credential = await this.resourceCredential(resource, false, subagent);
+        await this.obtainAuthToken(resource, resourceToken, credential.sub, subagent);
       },
-      ...(this.options.onInteraction ? { onInteraction: this.options.onInteraction } : {}),
+      // A resource's interaction: relayed through the PS first (§Relaying Through the Person Server).
+      onInteraction: this.interactionHandler(),
       ...(this.options.onClarification ? { onClarification: this.options.onClarification } : {}),
     };
     return followDeferred(first, url, handlers, {

@@ -79,6 +79,24 @@ export class RequestCancelled extends AgentError {
   }
 }
 
+/**
+ * §Mission Approval verification failed on the agent's side (`s256` not the digest of the decoded
+ * `mission` bytes, the blob names another agent or approver, a returned person token does not verify):
+ * the mission is neither stored nor used.
+ */
+export class InvalidMissionApproval extends AgentError {
+  constructor(detail: string, options: AAuthErrorOptions = {}) {
+    super(400, 'invalid_mission_approval', detail, options);
+  }
+}
+
+/** §Single-Level Depth, or a sub-agent name the agent cannot use. */
+export class SubAgentRefused extends AgentError {
+  constructor(detail: string) {
+    super(400, 'subagent_refused', detail);
+  }
+}
+
 /** No durable key or no agent token: `aauth enroll` first. */
 export class NotEnrolled extends AgentError {
   constructor(detail = 'This agent is not enrolled with an Agent Provider.') {
@@ -93,6 +111,8 @@ export class RemoteError extends AgentError {}
 export interface ProblemBody {
   readonly error?: string;
   readonly detail?: string;
+  /** Other members (e.g. `mission_status`, `termination_reason` of §Mission Status Errors). */
+  readonly extra?: Record<string, unknown>;
 }
 
 type KnownErrorClass = (new (
@@ -136,17 +156,26 @@ const KNOWN: ReadonlyMap<string, KnownErrorClass> = new Map(
 
 function readProblem(body: unknown): ProblemBody {
   if (typeof body !== 'object' || body === null) return {};
-  const { error, detail } = body as Record<string, unknown>;
+  const {
+    error,
+    detail,
+    type: _type,
+    title: _title,
+    status: _status,
+    ...rest
+  } = body as Record<string, unknown>;
   return {
     ...(typeof error === 'string' ? { error } : {}),
     ...(typeof detail === 'string' ? { detail } : {}),
+    ...(Object.keys(rest).length > 0 ? { extra: rest } : {}),
   };
 }
 
 /**
  * The typed error for a failed response: `Signature-Error` first (its code, the body's `detail`),
  * then the body's `error` code as core's class when status and code agree, else `RemoteError`
- * carrying both as sent.
+ * carrying both as sent. Other members of the body (e.g. `mission_status` and `termination_reason`
+ * of §Mission Status Errors) are kept in the error's `extra`.
  */
 export function errorFromResponse(status: number, headers: Headers, body: unknown): AAuthError {
   const problem = readProblem(body);
@@ -161,6 +190,8 @@ export function errorFromResponse(status: number, headers: Headers, body: unknow
     if (code !== undefined) return new SignatureError(code as SignatureErrorCode, problem.detail);
   }
   const known = problem.error === undefined ? undefined : KNOWN.get(problem.error);
-  if (known !== undefined && known.status === status) return new known(problem.detail);
+  if (known !== undefined && known.status === status) {
+    return new known(problem.detail, problem.extra === undefined ? {} : { extra: problem.extra });
+  }
   return new RemoteError(status, problem.error ?? `http_${status}`, problem.detail);
 }

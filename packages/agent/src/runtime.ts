@@ -21,7 +21,8 @@ export interface AgentEvent {
     | 'clarification'
     | 'poll'
     | 'session-token'
-    | 'enrollment';
+    | 'enrollment'
+    | 'mission';
   readonly message: string;
 }
 

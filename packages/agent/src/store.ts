@@ -1,4 +1,4 @@
-import type { PrivateJwk } from '@aauth-ref/core';
+import type { Capability, PrivateJwk } from '@aauth-ref/core';
 
 /** The agent token and the moment (epoch seconds) it stops being usable. */
 export interface StoredAgentToken {
@@ -28,6 +28,59 @@ export interface CachedToken {
   readonly sub?: string;
 }
 
+/** §Mission Creation: a tool the agent asks to use. */
+export interface MissionTool {
+  readonly name: string;
+  readonly description: string;
+}
+
+/** An update the PS accepted (§Mission Update): its own `s256` and what changed. */
+export interface MissionUpdateRecord {
+  readonly s256: string;
+  readonly description: string;
+}
+
+/**
+ * An approved mission as the agent holds it (§Mission Approval): the blob exactly as received
+ * (`mission`, unpadded base64url) and its verified members, the PS capabilities returned with the
+ * approval, and what the agent learned since (accepted updates, termination).
+ */
+export interface Mission {
+  readonly s256: string;
+  /** The blob, unpadded base64url, exactly as the PS returned it. */
+  readonly mission: string;
+  readonly approver: string;
+  readonly agent: string;
+  readonly approved_at: string;
+  readonly expires_at?: string;
+  readonly description: string;
+  readonly approved_tools?: readonly MissionTool[];
+  readonly approved_resources?: readonly string[];
+  /** §Mission Approval `capabilities`: what the PS can provide for the person (not part of the blob). */
+  readonly capabilities: readonly Capability[];
+  /** Resources a person token was returned (and cached) for. */
+  readonly person_token_resources: readonly string[];
+  readonly status: 'active' | 'terminated';
+  readonly termination_reason?: string;
+  readonly updates: readonly MissionUpdateRecord[];
+}
+
+/** The missions this agent owns, and the one `aauth mission …` acts on by default. */
+export interface StoredMissions {
+  readonly current?: string;
+  readonly missions: Readonly<Record<string, Mission>>;
+}
+
+/** A sub-agent of this agent (§Sub-Agents): its own key and the sub-agent token from the AP. */
+export interface StoredSubAgent {
+  /** The discriminator after `+` in its local part. */
+  readonly name: string;
+  readonly agent: string;
+  readonly key: PrivateJwk;
+  readonly agent_token: string;
+  readonly expires_at: number;
+}
+
 /** Every entry the agent persists; one file each in the file store. */
 export interface AgentStoreData {
   readonly 'durable-key': PrivateJwk;
@@ -40,6 +93,9 @@ export interface AgentStoreData {
   readonly 'auth-tokens': Readonly<Record<string, CachedToken>>;
   /** `AAuth-Access` session tokens, keyed by resource. */
   readonly sessions: Readonly<Record<string, string>>;
+  readonly missions: StoredMissions;
+  /** Keyed by sub-agent name. */
+  readonly subagents: Readonly<Record<string, StoredSubAgent>>;
 }
 
 export type AgentStoreEntry = keyof AgentStoreData;
@@ -52,6 +108,8 @@ export const STORE_ENTRIES: readonly AgentStoreEntry[] = [
   'person-tokens',
   'auth-tokens',
   'sessions',
+  'missions',
+  'subagents',
 ];
 
 export interface AgentStore {

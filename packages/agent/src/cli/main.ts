@@ -3,7 +3,14 @@ import { DEV, type IdentifierPolicy, isAAuthError, STRICT } from '@aauth-ref/cor
 import { Agent } from '../agent.js';
 import { createFileStore, defaultStateDirectory } from '../file-store.js';
 import type { AgentEvent } from '../runtime.js';
-import type { AgentStore } from '../store.js';
+import type { AgentStore, Mission, MissionTool } from '../store.js';
+import {
+  answerClarification,
+  askOnTerminal,
+  interactionLink,
+  openInBrowser,
+  renderQrCode,
+} from './interaction.js';
 
 /** Where the CLI writes; injected by tests. */
 export interface CliIo {
@@ -12,16 +19,31 @@ export interface CliIo {
   readonly env: NodeJS.ProcessEnv;
   /** Overrides for tests (store, fetch, clock, sleep …). */
   readonly agent?: Partial<ConstructorParameters<typeof Agent>[0]>;
+  /** Opens a URL in the browser (`--open`); default: the OS opener. */
+  readonly open?: (url: string) => Promise<boolean>;
+  /** Asks the person a question at the terminal (clarifications); default: a line from stdin. */
+  readonly ask?: (question: string) => Promise<string>;
 }
 
 const USAGE = `usage: aauth <command> [options]
 
   enroll <ps-url> [--agent-provider URL] [--name NAME]   enroll this agent; shows the approval URL and code
   whoami [--json]                                          the agent identifier, Agent Provider, PS and key
-  fetch [-X METHOD] [-d BODY] [-H 'Name: value']... [--verbose] [--json] <url>
-                                                           a signed request that answers every requirement
+  fetch [-X METHOD] [-d BODY] [-H 'Name: value']... [--mission S256|current] [--as SUBAGENT]
+        [--verbose] [--json] <url>                         a signed request that answers every requirement
+  mission propose "<markdown>" [--tool NAME[=DESCRIPTION]]... [--resource URL]... [--json]
+                                                           propose a mission; waits for the person's review
+  mission show [S256] [--json]                             the current (or given) mission and its updates
+  mission list [--json]                                    every mission stored
+  mission update "<markdown>" [--mission S256]             record a change in the work
+  mission complete "<summary>" [--mission S256]            propose completion; waits for the person
+  subagent create <name> [--json]                          a sub-agent with its own key and token
+  subagent list [--json]                                   the sub-agents created
   token show [--json]                                      the tokens held, decoded
   logout                                                   forget keys and tokens
+
+When the person is needed the interaction is relayed through the Person Server when it can;
+otherwise the URL and code are printed (--qr adds a QR code, --open opens the browser).
 
 State lives in $AAUTH_HOME (default ~/.aauth). http://localhost and 127.0.0.1 servers (AAUTH_DEV=1)
 are accepted for the local stack.`;
@@ -72,6 +94,12 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo()): 
       json: { type: 'boolean' },
       name: { type: 'string' },
       'agent-provider': { type: 'string' },
+      mission: { type: 'string' },
+      as: { type: 'string' },
+      tool: { type: 'string', multiple: true },
+      resource: { type: 'string', multiple: true },
+      open: { type: 'boolean' },
+      qr: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -84,6 +112,10 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo()): 
   const store: AgentStore = io.agent?.store ?? createFileStore(defaultStateDirectory(io.env));
   const enrollment = await store.read('enrollment');
   let dots = false;
+  const endDots = () => {
+    if (dots) io.err('\n');
+    dots = false;
+  };
   const onEvent = (event: AgentEvent) => {
     if (values.verbose) io.err(`  ${event.step}: ${event.message}\n`);
     else if (event.step === 'poll' && !json) {
@@ -91,24 +123,30 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo()): 
       dots = true;
     }
   };
+  let missionS256 = values.mission;
+  if (missionS256 === 'current') missionS256 = (await store.read('missions'))?.current;
   const agent = new Agent({
     store,
     identifierPolicy: policyFor(io.env, rest[0], enrollment?.agent_provider, enrollment?.ps),
     onEvent,
-    onInteraction: (prompt) => {
-      const link = `${prompt.url}?code=${encodeURIComponent(prompt.code)}`;
-      io.err(
-        `Open ${prompt.url} and enter the code ${prompt.code}\n  (or go to ${link})\nWaiting for approval`,
-      );
+    onInteraction: async (prompt) => {
+      const link = interactionLink(prompt);
+      io.err(`Open ${prompt.url} and enter the code ${prompt.code}\n  (or go to ${link})\n`);
+      if (values.qr) io.err(`${renderQrCode(link)}\n`);
+      if (values.open && !(await (io.open ?? openInBrowser)(link))) {
+        io.err('  (could not open a browser)\n');
+      }
+      io.err('Waiting for approval');
       dots = true;
     },
+    onClarification: (prompt) => {
+      endDots();
+      return answerClarification(prompt, io.ask ?? askOnTerminal, io.err);
+    },
+    ...(missionS256 === undefined ? {} : { missionS256 }),
     ...(io.env.AAUTH_EGRESS_ALLOW === undefined ? {} : { egressAllow: io.env.AAUTH_EGRESS_ALLOW }),
     ...io.agent,
   });
-  const endDots = () => {
-    if (dots) io.err('\n');
-    dots = false;
-  };
 
   try {
     switch (command) {
@@ -154,7 +192,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo()): 
             ? 'application/json'
             : 'text/plain;charset=UTF-8';
         }
-        const response = await agent.fetch(url, {
+        const response = await (values.as === undefined ? agent : agent.subAgent(values.as)).fetch(url, {
           method: values.X ?? (values.d === undefined ? 'GET' : 'POST'),
           headers,
           ...(values.d === undefined ? {} : { body: values.d }),
@@ -194,6 +232,29 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo()): 
         }
         return 0;
       }
+      case 'mission':
+        return await runMission(agent, rest, values, json, io, endDots);
+      case 'subagent': {
+        const [action, name] = rest;
+        if (action === 'create') {
+          if (name === undefined) throw new TypeError('usage: aauth subagent create <name>');
+          const identity = await agent.createSubAgent(name);
+          io.out(
+            json
+              ? `${JSON.stringify(identity)}\n`
+              : `Created sub-agent ${identity.agent} (parent ${identity.parent_agent})\n`,
+          );
+          return 0;
+        }
+        if (action === 'list') {
+          const all = await agent.subAgents();
+          if (json) io.out(`${JSON.stringify(all)}\n`);
+          else if (all.length === 0) io.out('no sub-agents\n');
+          else for (const s of all) io.out(`${s.name}  ${s.agent}\n`);
+          return 0;
+        }
+        throw new TypeError('usage: aauth subagent create <name> | aauth subagent list');
+      }
       case 'logout':
         await agent.logout();
         io.out(json ? '{"status":"logged_out"}\n' : 'Forgot keys and tokens.\n');
@@ -207,6 +268,94 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo()): 
     if (json) io.out(`${JSON.stringify(body)}\n`);
     else io.err(`${line}\n`);
     return 1;
+  }
+}
+
+/** `--tool NAME[=DESCRIPTION]`: the PS needs a description; the name stands in for a missing one. */
+function parseTool(value: string): MissionTool {
+  const eq = value.indexOf('=');
+  const name = (eq < 0 ? value : value.slice(0, eq)).trim();
+  const description = (eq < 0 ? name : value.slice(eq + 1)).trim();
+  if (name === '') throw new TypeError(`--tool expects NAME[=DESCRIPTION], got ${value}`);
+  return { name, description: description === '' ? name : description };
+}
+
+function describeMission(mission: Mission, current: boolean): string {
+  const lines = [
+    `mission         ${mission.s256}${current ? ' (current)' : ''}`,
+    `status          ${mission.status}${mission.termination_reason ? ` (${mission.termination_reason})` : ''}`,
+    `approved        ${mission.approved_at} by ${mission.approver}`,
+  ];
+  if (mission.expires_at) lines.push(`expires         ${mission.expires_at}`);
+  if (mission.approved_tools?.length)
+    lines.push(`tools           ${mission.approved_tools.map((t) => t.name).join(', ')}`);
+  if (mission.approved_resources?.length)
+    lines.push(`resources       ${mission.approved_resources.join(', ')}`);
+  if (mission.capabilities.length) lines.push(`capabilities    ${mission.capabilities.join(', ')}`);
+  lines.push('', mission.description, '');
+  for (const update of mission.updates) lines.push(`update ${update.s256}`, update.description, '');
+  return lines.join('\n');
+}
+
+async function runMission(
+  agent: Agent,
+  rest: readonly string[],
+  values: { json?: boolean; tool?: string[]; resource?: string[]; mission?: string },
+  json: boolean,
+  io: CliIo,
+  endDots: () => void,
+): Promise<number> {
+  const [action, text] = rest;
+  const target = values.mission === 'current' ? undefined : values.mission;
+  switch (action) {
+    case 'propose': {
+      if (text === undefined) throw new TypeError('usage: aauth mission propose "<markdown>"');
+      const mission = await agent.proposeMission({
+        description: text,
+        ...(values.tool === undefined ? {} : { tools: values.tool.map(parseTool) }),
+        ...(values.resource === undefined ? {} : { resources: values.resource }),
+      });
+      endDots();
+      io.out(json ? `${JSON.stringify(mission)}\n` : `Mission approved: ${mission.s256}\n`);
+      return 0;
+    }
+    case 'show': {
+      const mission = await agent.mission(text ?? target);
+      if (mission === undefined) {
+        io.out(json ? 'null\n' : 'no mission\n');
+        return 1;
+      }
+      const current = (await agent.mission())?.s256 === mission.s256;
+      io.out(json ? `${JSON.stringify(mission)}\n` : describeMission(mission, current));
+      return 0;
+    }
+    case 'list': {
+      const all = await agent.missions();
+      if (json) io.out(`${JSON.stringify(all)}\n`);
+      else if (all.length === 0) io.out('no missions\n');
+      else for (const m of all) io.out(`${m.s256}  ${m.status}  ${m.description.split('\n')[0]}\n`);
+      return 0;
+    }
+    case 'update': {
+      if (text === undefined) throw new TypeError('usage: aauth mission update "<markdown>"');
+      const update = await agent.updateMission(text, target);
+      endDots();
+      io.out(json ? `${JSON.stringify(update)}\n` : `Update accepted: ${update.s256}\n`);
+      return 0;
+    }
+    case 'complete': {
+      if (text === undefined) throw new TypeError('usage: aauth mission complete "<summary>"');
+      const completion = await agent.completeMission(text, target);
+      endDots();
+      io.out(
+        json
+          ? `${JSON.stringify(completion)}\n`
+          : `Mission ${completion.s256} ${completion.mission_status} (${completion.termination_reason ?? '—'})\n`,
+      );
+      return 0;
+    }
+    default:
+      throw new TypeError('usage: aauth mission propose|show|list|update|complete');
   }
 }
 

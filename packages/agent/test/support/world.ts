@@ -2,11 +2,15 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import {
   type AAuthRequirement,
+  computeMissionS256,
   createLocalKeyResolver,
   createTokenVerifier,
   DEV,
   DWK,
   decodeJwtUnverified,
+  encodeMission,
+  type PublicJwk,
+  parseAgentIdentifier,
   type RouteSignaturePolicy,
   serializeAAuthRequirement,
   type VerifiedRequestSignature,
@@ -117,13 +121,20 @@ export async function createWorld() {
     metadata: {
       enrollment_endpoint: `${ps.url}/agent/enroll`,
       agent_token_endpoint: `${ps.url}/agent/token`,
+      subagent_token_endpoint: `${ps.url}/agent/subagent-token`,
     },
   });
   const psIssuer = createTestIssuer({
     dwk: DWK.person,
     issuer: ps.url,
-    metadata: { person_token_endpoint: `${ps.url}/person`, auth_token_endpoint: `${ps.url}/token` },
+    metadata: {
+      person_token_endpoint: `${ps.url}/person`,
+      auth_token_endpoint: `${ps.url}/token`,
+      mission_endpoint: `${ps.url}/mission`,
+    },
   });
+  /** Members added to the PS metadata a test needs (e.g. `interaction_endpoint`). */
+  const psMetadataExtra: Record<string, unknown> = {};
   const rsIssuer = createTestIssuer({ dwk: DWK.resource, issuer: rs.url });
   const keys = createLocalKeyResolver([ap, psIssuer, rsIssuer]);
   const tokens = createTokenVerifier({ clock, keys, identifierPolicy: DEV });
@@ -150,7 +161,10 @@ export async function createWorld() {
   };
 
   ps.route('GET', '/.well-known/aauth-agent.json', () => ({ status: 200, body: ap.metadata }));
-  ps.route('GET', '/.well-known/aauth-person.json', () => ({ status: 200, body: psIssuer.metadata }));
+  ps.route('GET', '/.well-known/aauth-person.json', () => ({
+    status: 200,
+    body: { ...psIssuer.metadata, ...psMetadataExtra },
+  }));
   rs.route('GET', '/.well-known/aauth-resource.json', () => ({ status: 200, body: rsIssuer.metadata }));
   ps.route('POST', '/agent/enroll', async (request) => {
     const verified = await verify(request, { schemes: ['hwk'], requireBodyComponents: true });
@@ -187,15 +201,48 @@ export async function createWorld() {
     );
     return { status: 200, body: { agent_token, expires_in: 3600 } };
   });
+  /**
+   * §Parent-Mediated Authorization: the key a PS request's token binds — the signer's, or, with a
+   * `subagent_token` naming the signer as `parent_agent`, the sub-agent's.
+   */
+  const boundKey = async (signer: ReturnType<typeof tokenOf>, body: Record<string, unknown>) => {
+    if (body.subagent_token === undefined) return signer.cnfKey!.jwk as PublicJwk;
+    const sub = await tokens.verify(body.subagent_token as string, { kinds: ['agent'] });
+    if ((sub.claims as { parent_agent?: string }).parent_agent !== signer.claims.sub)
+      throw new Error('subagent_token does not name the signer');
+    return sub.cnfKey!.jwk as PublicJwk;
+  };
+  const issuePersonToken = (resource: string, jwk: unknown, claims: Record<string, unknown> = {}) =>
+    psIssuer.issue('person', { aud: resource, sub: PERSON_SUB, cnf: { jwk }, ...claims } as never, {
+      clock,
+      lifetimeSeconds: 3600,
+    });
   ps.route('POST', '/person', async (request) => {
     const token = tokenOf(await verify(request, { requireBodyComponents: true }));
     const body = request.json();
-    const person_token = psIssuer.issue(
-      'person',
-      { aud: body.resource as string, sub: PERSON_SUB, cnf: { jwk: token.cnfKey!.jwk } },
+    const person_token = issuePersonToken(body.resource as string, await boundKey(token, body), {
+      ...(body.mission_s256 === undefined ? {} : { mission_s256: body.mission_s256 }),
+    });
+    return { status: 200, body: { person_token, expires_in: 3600 } };
+  });
+  /** A sub-agent token as the demo AP issues it: `local` = parent's + `+` + discriminator. */
+  ps.route('POST', '/agent/subagent-token', async (request) => {
+    const token = tokenOf(await verify(request, { requireBodyComponents: true }));
+    if ((token.claims as { parent_agent?: string }).parent_agent !== undefined)
+      return { status: 403, body: { error: 'forbidden' } };
+    const body = request.json();
+    const parent = parseAgentIdentifier(token.claims.sub, DEV)!;
+    const agent_token = ap.issue(
+      'agent',
+      {
+        sub: `aauth:${parent.local}+${body.discriminator as string}@${parent.domain}`,
+        cnf: { jwk: body.jwk },
+        ps: ps.url,
+        parent_agent: token.claims.sub,
+      } as never,
       { clock, lifetimeSeconds: 3600 },
     );
-    return { status: 200, body: { person_token, expires_in: 3600 } };
+    return { status: 200, body: { agent_token, expires_in: 3600 } };
   });
   /** The PS's auth token as it would issue it for a resource token; `override` bends claims for negative tests. */
   const issueAuthToken = (resourceToken: string, cnfJwk: unknown, override: Record<string, unknown> = {}) => {
@@ -208,8 +255,48 @@ export async function createWorld() {
   };
   ps.route('POST', '/token', async (request) => {
     const token = tokenOf(await verify(request, { requireBodyComponents: true }));
-    const auth_token = issueAuthToken(request.json().resource_token as string, token.cnfKey!.jwk);
+    const body = request.json();
+    const auth_token = issueAuthToken(body.resource_token as string, await boundKey(token, body));
     return { status: 200, body: { auth_token, expires_in: 3600 } };
+  });
+
+  /**
+   * §Mission Approval as the PS builds it: the blob bytes, their `s256`, and a person token per
+   * approved resource carrying `mission_s256`. `blob` / `override` bend it for negative tests.
+   */
+  const approveMission = (
+    agent: string,
+    cnfJwk: unknown,
+    proposal: Record<string, unknown>,
+    options: { blob?: Record<string, unknown>; override?: Record<string, unknown> } = {},
+  ) => {
+    const resources = (proposal.resources as string[] | undefined) ?? [];
+    const blob = {
+      approver: ps.url,
+      agent,
+      approved_at: new Date(clock.now()).toISOString(),
+      description: proposal.description,
+      ...(proposal.tools === undefined ? {} : { approved_tools: proposal.tools }),
+      ...(proposal.resources === undefined ? {} : { approved_resources: resources }),
+      ...options.blob,
+    };
+    const bytes = new TextEncoder().encode(JSON.stringify(blob));
+    const s256 = computeMissionS256(bytes);
+    const person_tokens: Record<string, string> = {};
+    for (const resource of resources)
+      person_tokens[resource] = issuePersonToken(resource, cnfJwk, { mission_s256: s256 });
+    return {
+      s256,
+      mission: encodeMission(bytes),
+      capabilities: ['interaction', 'payment'],
+      ...(proposal.resources === undefined ? {} : { person_tokens }),
+      ...options.override,
+    };
+  };
+  /** The default mission endpoint: approved at once (tests replace it for deferred review). */
+  ps.route('POST', '/mission', async (request) => {
+    const token = tokenOf(await verify(request, { requireBodyComponents: true }));
+    return { status: 200, body: approveMission(token.claims.sub, token.cnfKey!.jwk, request.json()) };
   });
 
   const resourceToken = (agentJkt: string, claims: Record<string, unknown> = {}, lifetimeSeconds = 300) =>
@@ -264,6 +351,9 @@ export async function createWorld() {
     verify,
     tokenOf,
     issueAuthToken,
+    issuePersonToken,
+    approveMission,
+    psMetadataExtra,
     resourceToken,
     makeAgent,
     enrolledAgent,
