@@ -1,9 +1,22 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MIGRATIONS_DIR as AS_MIGRATIONS_DIR, buildApp as buildAuthServer } from '@aauth-ref/auth-server/app';
+import { loadConfig as loadAuthServerConfig } from '@aauth-ref/auth-server/config';
+import { type PolicyDocument, parsePolicyDocument } from '@aauth-ref/auth-server/services/policy';
+import { createPrismaClient as createAuthServerPrisma } from '@aauth-ref/auth-server/stores/prisma';
+import { storePolicyDocument } from '@aauth-ref/auth-server/stores/prisma-policies';
+import {
+  createGuardedFetch,
+  createGuardedPost,
+  DEV,
+  type GuardedFetch,
+  type OutboundFetch,
+} from '@aauth-ref/core';
 import { createTestDatabase, type TestDatabase } from '@aauth-ref/db/testing';
-import { createKeyRing, generateSigningKeysJwks } from '@aauth-ref/fastify';
+import { createKeyRing, generateSigningKeysJwks, hashPassword } from '@aauth-ref/fastify';
 import {
   buildApp as buildPersonServer,
   MIGRATIONS_DIR as PS_MIGRATIONS_DIR,
@@ -27,6 +40,9 @@ import type { FastifyInstance } from 'fastify';
  * injected: the servers discover one another's keys over HTTP, as deployed servers do.
  */
 
+/** `E2E_LOG_LEVEL=debug` (or `info`, …) shows the servers' logs while a scenario runs; silent by default. */
+const LOG_LEVEL = process.env.E2E_LOG_LEVEL ?? 'silent';
+
 export interface RunningServer {
   readonly app: FastifyInstance;
   /** `http://127.0.0.1:<port>`: the server's issuer and listening origin. */
@@ -34,14 +50,67 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** One signed request a server sent on its own (a revocation notice), once it was answered. */
+export interface OutboundCall {
+  readonly url: string;
+  /** `body` as JSON (`{iss, jti}` for a revocation notice). */
+  readonly body: unknown;
+  /** The answer's status, or `undefined` when it could not be delivered. */
+  readonly status: number | undefined;
+}
+
+/** The signed requests a server sent on its own, for a test to wait on (they run after the answer). */
+export interface OutboundLog {
+  readonly calls: readonly OutboundCall[];
+  /** Resolves with the first answered call, past or future, that `match` accepts. */
+  waitFor(match: (call: OutboundCall) => boolean): Promise<OutboundCall>;
+}
+
+/** One PS → AS exchange (§Access Server Federation) as the PS saw it. */
+export interface FederationExchange {
+  readonly method: string;
+  readonly url: string;
+  /** The request body as JSON, when it had one. */
+  readonly body: unknown;
+  readonly status: number;
+  /** Response headers, lowercase names. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The response body as JSON, when it was JSON. */
+  readonly response: unknown;
+}
+
+export interface PersonServer extends RunningServer {
+  /** Revocation notices the PS sent to resources (§Token Revocation cascade). */
+  readonly outbound: OutboundLog;
+  /** Every PS → AS request and its answer, in order. */
+  readonly federation: readonly FederationExchange[];
+}
+
+/** The auth server (Access Server) and its database-held policy. */
+export interface AccessServer extends RunningServer {
+  /** Validates and stores a policy document (README *Auth server*, *Policy format*), as `POLICY_FILE` does. */
+  setPolicy(document: PolicyDocument): Promise<void>;
+}
+
+/** Environment overrides for one server (each starts from dev mode, silent logs and its own port). */
+export interface ServerOptions {
+  readonly env?: Readonly<Record<string, string>>;
+}
+
 export interface Stack {
   /** The Person Server and, on the same origin, the Agent Provider of the test agents. */
-  readonly ps: RunningServer;
+  readonly ps: PersonServer;
   /** The demo notes resource. */
   readonly rs: RunningServer;
+  /** The auth server, when the stack was asked for one (`startFourPartyStack`). */
+  readonly as?: AccessServer;
   /** The demo person who decides in the browser. */
   readonly alice: { readonly username: string; readonly password: string };
   close(): Promise<void>;
+}
+
+export interface FourPartyStack extends Stack {
+  readonly as: AccessServer;
 }
 
 /** A port free right now on loopback (an issuer names its port before the server is built). */
@@ -106,8 +175,76 @@ async function testDatabase(
   return database;
 }
 
+/** Wraps an outbound fetch so a test can see and wait for what was sent. */
+function recordOutbound(inner: OutboundFetch): { fetch: OutboundFetch; log: OutboundLog } {
+  const calls: OutboundCall[] = [];
+  const waiters: { match: (call: OutboundCall) => boolean; resolve: (call: OutboundCall) => void }[] = [];
+  const settle = (call: OutboundCall) => {
+    calls.push(call);
+    for (const waiter of [...waiters]) {
+      if (!waiter.match(call)) continue;
+      waiters.splice(waiters.indexOf(waiter), 1);
+      waiter.resolve(call);
+    }
+  };
+  const fetch: OutboundFetch = async (request) => {
+    let body: unknown;
+    try {
+      body = JSON.parse(request.body.toString('utf8'));
+    } catch {
+      body = undefined;
+    }
+    try {
+      const response = await inner(request);
+      settle({ url: request.url, body, status: response.status });
+      return response;
+    } catch (err) {
+      settle({ url: request.url, body, status: undefined });
+      throw err;
+    }
+  };
+  const log: OutboundLog = {
+    calls,
+    waitFor(match) {
+      const past = calls.find(match);
+      if (past) return Promise.resolve(past);
+      return new Promise((resolve) => waiters.push({ match, resolve }));
+    },
+  };
+  return { fetch, log };
+}
+
+function parseJson(bytes: Uint8Array | string | undefined): unknown {
+  if (bytes === undefined) return undefined;
+  try {
+    return JSON.parse(typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Wraps the PS's federation fetch so a test sees the PS ↔ AS exchanges. */
+function recordFederation(inner: GuardedFetch, exchanges: FederationExchange[]): GuardedFetch {
+  return async (url, request) => {
+    const response = await inner(url, request);
+    const body = request?.body;
+    exchanges.push({
+      method: request?.method ?? 'GET',
+      url,
+      body: typeof body === 'string' || body instanceof Uint8Array ? parseJson(body) : undefined,
+      status: response.status,
+      headers: response.headers,
+      response: parseJson(response.body),
+    });
+    return response;
+  };
+}
+
 /** The Person Server with its demo persons (alice, bob) seeded. */
-export async function startPersonServer(clock: FakeClock): Promise<RunningServer> {
+export async function startPersonServer(
+  clock: FakeClock,
+  options: ServerOptions = {},
+): Promise<PersonServer> {
   const { value, cleanup } = await withCleanups(async (defer) => {
     const dataDir = await tempDir('e2e-ps-', defer);
     const database = await testDatabase(PS_MIGRATIONS_DIR, defer);
@@ -116,50 +253,86 @@ export async function startPersonServer(clock: FakeClock): Promise<RunningServer
     await seedDemoPersons(createPrismaPersonStore(prisma));
     const psKeys = createKeyRing(generateSigningKeysJwks());
     const apKeys = createKeyRing(generateSigningKeysJwks());
+    let outbound: OutboundLog | undefined;
+    const federation: FederationExchange[] = [];
     const running = await listenOnFreePort(async (port, issuer) => {
       const config = loadPersonServerConfig({
         AAUTH_DEV: '1',
-        LOG_LEVEL: 'silent',
+        LOG_LEVEL: LOG_LEVEL,
         DATA_DIR: dataDir,
         PORT: String(port),
         ISSUER: issuer,
         SEED_DEMO_PERSONS: '0',
+        ...options.env,
       });
+      // The PS's own default (a POST through its egress policy), recorded.
+      const recorded = recordOutbound(createGuardedPost({ policy: config.egressPolicy }));
+      outbound = recorded.log;
       return buildPersonServer(config, {
+        outboundFetch: recorded.fetch,
+        // The PS's own default (guarded, bounded), recorded.
+        federationFetch: recordFederation(
+          createGuardedFetch({ policy: config.egressPolicy, timeoutMs: 5_000, maxBytes: 64 * 1024 }),
+          federation,
+        ),
         database: database.db,
         prisma,
         clock,
         psKeys,
         apKeys,
-        logger: false,
+        logger: LOG_LEVEL !== 'silent',
         keepDatabaseOpen: true,
       });
     });
     defer(() => running.app.close());
-    return running;
+    if (!outbound) throw new Error('the PS was built without its outbound log');
+    return { ...running, outbound, federation };
   });
   return { ...value, close: cleanup };
 }
 
-/** The demo notes resource, trusting any Person Server it verifies (`PERSON_SERVER_TRUST=verified`). */
-export async function startResourceServer(clock: FakeClock): Promise<RunningServer> {
+/**
+ * The resource's own accounts (resource-managed access signs in with them), as its dev seed creates
+ * them (README, *Demo resource server*). `buildApp` does not seed; the stack does.
+ */
+export const RESOURCE_ACCOUNTS = {
+  carol: { username: 'carol', password: 'carol-demo-password', displayName: 'Carol Example' },
+  dave: { username: 'dave', password: 'dave-demo-password', displayName: 'Dave Example' },
+} as const;
+
+/**
+ * The demo notes resource, trusting any Person Server it verifies (`PERSON_SERVER_TRUST=verified`),
+ * with its accounts carol and dave.
+ * `env` adds its own settings, e.g. `ACCESS_SERVER` and `ACCESS_SERVER_SCOPES` for four-party.
+ */
+export async function startResourceServer(
+  clock: FakeClock,
+  options: ServerOptions = {},
+): Promise<RunningServer> {
   const { value, cleanup } = await withCleanups(async (defer) => {
     const dataDir = await tempDir('e2e-rs-', defer);
     const database = await testDatabase(RS_MIGRATIONS_DIR, defer);
+    for (const user of Object.values(RESOURCE_ACCOUNTS)) {
+      await database.db.exec(
+        'INSERT INTO resource_user (id, username, password_hash, display_name) VALUES ($1, $2, $3, $4)',
+        [randomUUID(), user.username, await hashPassword(user.password), user.displayName],
+      );
+    }
     const keys = createKeyRing(generateSigningKeysJwks());
     const running = await listenOnFreePort(async (port, issuer) => {
       const config = loadResourceServerConfig({
         AAUTH_DEV: '1',
-        LOG_LEVEL: 'silent',
+        LOG_LEVEL: LOG_LEVEL,
         DATA_DIR: dataDir,
         PORT: String(port),
         ISSUER: issuer,
+        ...options.env,
       });
       return buildResourceServer(config, {
         database: database.db,
         clock,
         keys,
-        logger: false,
+        logger: LOG_LEVEL !== 'silent',
         keepDatabaseOpen: true,
       });
     });
@@ -169,22 +342,156 @@ export async function startResourceServer(clock: FakeClock): Promise<RunningServ
   return { ...value, close: cleanup };
 }
 
-/** PS and resource, started together on one clock. */
-export async function startStack(clock: FakeClock): Promise<Stack> {
-  const [ps, rs] = await Promise.allSettled([startPersonServer(clock), startResourceServer(clock)]);
-  if (ps.status === 'rejected' || rs.status === 'rejected') {
-    if (ps.status === 'fulfilled') await ps.value.close();
-    if (rs.status === 'fulfilled') await rs.value.close();
-    throw ps.status === 'rejected' ? ps.reason : (rs as PromiseRejectedResult).reason;
+/** The auth server (Access Server) with an empty policy until `setPolicy`. */
+export async function startAuthServer(clock: FakeClock, options: ServerOptions = {}): Promise<AccessServer> {
+  const { value, cleanup } = await withCleanups(async (defer) => {
+    const dataDir = await tempDir('e2e-as-', defer);
+    const database = await testDatabase(AS_MIGRATIONS_DIR, defer);
+    const prisma = createAuthServerPrisma(database.db);
+    defer(() => prisma.$disconnect());
+    const keys = createKeyRing(generateSigningKeysJwks());
+    const running = await listenOnFreePort(async (port, issuer) => {
+      const config = loadAuthServerConfig({
+        AAUTH_DEV: '1',
+        LOG_LEVEL: LOG_LEVEL,
+        DATA_DIR: dataDir,
+        PORT: String(port),
+        ISSUER: issuer,
+        SEED_DEMO_USERS: '0',
+        ...options.env,
+      });
+      return buildAuthServer(config, {
+        database: database.db,
+        prisma,
+        clock,
+        keys,
+        logger: LOG_LEVEL !== 'silent',
+        keepDatabaseOpen: true,
+      });
+    });
+    defer(() => running.app.close());
+    return {
+      ...running,
+      async setPolicy(document: PolicyDocument) {
+        await storePolicyDocument(prisma, parsePolicyDocument(document, DEV));
+      },
+    };
+  });
+  return { ...value, close: cleanup };
+}
+
+export interface StackOptions {
+  readonly ps?: ServerOptions;
+  readonly rs?: ServerOptions;
+}
+
+export interface FourPartyStackOptions extends StackOptions {
+  readonly as?: ServerOptions;
+  /** Scopes the resource delegates to the auth server (`ACCESS_SERVER_SCOPES`); default: all. */
+  readonly accessServerScopes?: readonly string[];
+  /** The auth server's first policy; default: `defaultFourPartyPolicy`. */
+  readonly policy?: (ids: { ps: string; rs: string; as: string }) => PolicyDocument;
+}
+
+/**
+ * The e2e default policy at the auth server: the stack's PS is pre-established (trust list);
+ * `notes.read` is granted to a trusted PS as it is, `notes.write` only once the PS has released an
+ * `email` ending in `@example.com` (§Claims Required); anything else is omitted.
+ */
+export function defaultFourPartyPolicy(ids: { ps: string; rs: string }): PolicyDocument {
+  return {
+    trusted_person_servers: [ids.ps],
+    resources: {
+      [ids.rs]: {
+        fallback: 'omit',
+        rules: [
+          { id: 'read-trusted-ps', scopes: ['notes.read'], when: { ps_trusted: true }, effect: 'grant' },
+          {
+            id: 'write-by-email',
+            scopes: ['notes.write'],
+            when: { ps_trusted: true, claims: { email: { suffix: '@example.com' } } },
+            effect: 'grant',
+          },
+        ],
+      },
+    },
+  };
+}
+
+/** Starts what `start` builds for each entry, closing the others when one fails. */
+async function startAll<T extends Record<string, Promise<RunningServer>>>(
+  starts: T,
+): Promise<{ [K in keyof T]: Awaited<T[K]> }> {
+  const names = Object.keys(starts) as (keyof T)[];
+  const settled = await Promise.allSettled(names.map((name) => starts[name]!));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    for (const s of settled) if (s.status === 'fulfilled') await s.value.close();
+    throw failed.reason;
   }
+  return Object.fromEntries(
+    names.map((name, i) => [name, (settled[i] as PromiseFulfilledResult<RunningServer>).value]),
+  ) as { [K in keyof T]: Awaited<T[K]> };
+}
+
+function demoAlice(): Stack['alice'] {
   const alice = DEMO_PERSONS[0];
   if (!alice) throw new Error('the PS seeds no demo person');
+  return { username: alice.username, password: alice.password };
+}
+
+/** PS and resource, started together on one clock. */
+export async function startStack(clock: FakeClock, options: StackOptions = {}): Promise<Stack> {
+  const { ps, rs } = await startAll({
+    ps: startPersonServer(clock, options.ps),
+    rs: startResourceServer(clock, options.rs),
+  });
   return {
-    ps: ps.value,
-    rs: rs.value,
-    alice: { username: alice.username, password: alice.password },
+    ps,
+    rs,
+    alice: demoAlice(),
     async close() {
-      await Promise.all([ps.value.close(), rs.value.close()]);
+      await Promise.all([ps.close(), rs.close()]);
+    },
+  };
+}
+
+/**
+ * PS, auth server and resource on one clock (four-party, §Access Server Federation): the resource's
+ * `ACCESS_SERVER` is the auth server, so its resource tokens for the delegated scopes name the AS
+ * as `aud`, and it trusts the AS's auth tokens; the AS's policy trusts the PS.
+ */
+export async function startFourPartyStack(
+  clock: FakeClock,
+  options: FourPartyStackOptions = {},
+): Promise<FourPartyStack> {
+  const { ps, as } = await startAll({
+    ps: startPersonServer(clock, options.ps),
+    as: startAuthServer(clock, options.as),
+  });
+  let rs: RunningServer | undefined;
+  try {
+    rs = await startResourceServer(clock, {
+      env: {
+        ACCESS_SERVER: as.issuer,
+        ...(options.accessServerScopes ? { ACCESS_SERVER_SCOPES: options.accessServerScopes.join(' ') } : {}),
+        ...options.rs?.env,
+      },
+    });
+    const ids = { ps: ps.issuer, rs: rs.issuer, as: as.issuer };
+    await as.setPolicy((options.policy ?? defaultFourPartyPolicy)(ids));
+  } catch (err) {
+    await Promise.all([ps.close(), as.close(), rs?.close()]);
+    throw err;
+  }
+  const started = rs;
+  return {
+    ps,
+    rs: started,
+    as,
+    alice: demoAlice(),
+    async close() {
+      await Promise.all([ps.close(), started.close(), as.close()]);
     },
   };
 }
