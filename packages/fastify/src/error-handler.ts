@@ -34,6 +34,8 @@ const FASTIFY_DETAILS: Readonly<Record<string, string>> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'The request Content-Length does not match the body.',
   FST_ERR_CTP_INVALID_TYPE: 'The request Content-Type is invalid.',
   FST_ERR_CTP_EMPTY_TYPE: 'The request Content-Type is empty.',
+  FST_ERR_BAD_URL: 'The request URL is not valid.',
+  FST_ERR_MAX_PARAM_LENGTH: 'A path segment of the request URL is too long.',
 };
 
 interface ValidationEntry {

@@ -9,6 +9,7 @@ import {
   type TokenVerifier,
 } from '@aauth-ref/core';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { renderError } from '../error-handler.js';
 import { createLoggerOptions, type LoggerOptionsExtra } from '../logger.js';
 import { aauthPlugin } from '../plugin.js';
 import { registerHealthRoutes } from '../routes/health.js';
@@ -60,7 +61,15 @@ export async function createAAuthServer(options: AAuthServerOptions): Promise<AA
     options.logger === false
       ? false
       : createLoggerOptions(config.LOG_LEVEL, typeof options.logger === 'object' ? options.logger : {});
-  const app = Fastify({ logger, trustProxy: fastifyTrustProxy(config.TRUST_PROXY) });
+  const app = Fastify({
+    logger,
+    trustProxy: fastifyTrustProxy(config.TRUST_PROXY),
+    // The router's own rejections (a malformed percent-encoding, an over-long path parameter) go
+    // through the one error handler too: problem+json `invalid_request`, never the request path echoed.
+    frameworkErrors: (error, request, reply) => {
+      renderError(error, request, reply);
+    },
+  });
   await app.register(aauthPlugin, {
     issuer: config.ISSUER,
     identifierPolicy: config.identifierPolicy,
