@@ -1,19 +1,35 @@
 #!/usr/bin/env bash
 # Compose smoke test — NOT part of `pnpm test` (it needs Docker and minutes).
 #
-#   infra/scripts/compose-smoke.sh [--standin] [--keep]
+#   infra/scripts/compose-smoke.sh [--standin] [--keep] [--no-build]
 #
 # 1. Validates docker-compose.yml (`docker compose config`, or Compose v1 `docker-compose config`).
 # 2. If no Docker engine answers, says so and stops there (exit 0 after a valid file).
-# 3. Otherwise builds the three server images, brings the stack up under its own project name (its own
-#    network and volumes), waits until every server is healthy, fetches the three metadata documents
-#    over the TLS front with `curl --cacert <Caddy's root>` at the conformant issuer names, and tears
-#    the stack down with its volumes (unless --keep).
+# 3. Otherwise builds the server images and the agent image, brings the stack up under its own project
+#    name (its own network and volumes), waits until every server is healthy (the four server
+#    containers: person, auth, resource and the second resource instance), and fetches the four
+#    metadata documents over the TLS front with `curl --cacert <Caddy's root>` at the conformant issuer
+#    names.
+# 4. Runs one agent flow through the `agent` container (`docker compose run --rm agent aauth …`):
+#    `aauth enroll https://ps.localhost`, the person's approval, `aauth whoami`, then
+#    `aauth fetch https://notes.localhost/api/agent/whoami` and the same at https://archive.localhost
+#    (§Agent Identity Access: the agent token alone), checking both resources name the enrolled agent.
+#    Enrollment needs a signed-in person to approve at the PS, and strict mode has no way to create a
+#    person (no sign-up, no demo persons). The script therefore provisions a throwaway person itself —
+#    the one step that is not the product's own path: a row inserted into the PS database with psql,
+#    its password hashed by the PS image's own `hashPassword` — and then approves exactly as a browser
+#    does, with curl over the TLS front: GET /signin (CSRF cookie and field), POST /signin with Origin,
+#    GET the approval link the CLI printed, POST /interaction decision=approve.
+# 5. Tears the stack down with its volumes (unless --keep).
 #
 # --standin: for machines without a container registry (ENVIRONMENT.md). Builds local stand-ins with
 # infra/scripts/build-standin-images.sh (Debian rootfs + this machine's Node 20 for node:20…-slim,
 # Debian's postgresql-15 for postgres:15…, Debian's caddy 2.6 for caddy:2…) and points the compose file
 # at them through AAUTH_NODE_IMAGE / AAUTH_POSTGRES_IMAGE / AAUTH_CADDY_IMAGE.
+#
+# --no-build: use the aauth-ref/*:dev images already built (e.g. by an earlier run) instead of
+# building; it fails if one is missing. (The build context is the whole checkout, so any edited file
+# makes the classic builder redo every stage.)
 #
 # The front is published on 127.0.0.1:${AAUTH_HTTPS_PORT:-8443} and PostgreSQL on
 # 127.0.0.1:${AAUTH_POSTGRES_PORT:-55432} so the run never collides with local services; curl reaches
@@ -24,11 +40,13 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 STANDIN=0
 KEEP=0
+BUILD=1
 for arg in "$@"; do
   case "$arg" in
     --standin) STANDIN=1 ;;
     --keep) KEEP=1 ;;
-    *) echo "usage: $0 [--standin] [--keep]" >&2; exit 2 ;;
+    --no-build) BUILD=0 ;;
+    *) echo "usage: $0 [--standin] [--keep] [--no-build]" >&2; exit 2 ;;
   esac
 done
 
@@ -74,10 +92,14 @@ if [ "$STANDIN" = 1 ]; then
   done
 fi
 
-compose() { "${COMPOSE[@]}" -f docker-compose.yml -p "$PROJECT" "$@"; }
+# The `agent` profile is always active here, so build, run and `down -v` see the agent service and
+# its volume; `up` names the services it starts.
+compose() { "${COMPOSE[@]}" -f docker-compose.yml -p "$PROJECT" --profile agent "$@"; }
+ENROLL_PID=
 
 teardown() {
   local status=$?
+  if [ -n "$ENROLL_PID" ] && kill -0 "$ENROLL_PID" 2>/dev/null; then kill "$ENROLL_PID" 2>/dev/null || true; fi
   if [ "$status" -ne 0 ]; then
     log "failed; last logs:"
     compose logs --no-color --tail=40 >&2 || true
@@ -93,16 +115,25 @@ teardown() {
 trap teardown EXIT
 
 # --- 3. build and start ---------------------------------------------------------------------------
-log "building images"
-compose build person-server auth-server resource-server
+SERVERS=(person-server auth-server resource-server resource-server-archive)
+# The second resource instance and the jobs reuse the three server images (same tags): built once.
+if [ "$BUILD" = 1 ]; then
+  log "building images"
+  compose build person-server auth-server resource-server agent
+else
+  for image in person-server auth-server resource-server agent; do
+    docker image inspect "aauth-ref/$image:dev" >/dev/null || { log "--no-build: aauth-ref/$image:dev is missing"; exit 1; }
+  done
+  log "--no-build: using the existing aauth-ref/*:dev images"
+fi
 log "starting the stack"
-compose up -d person-server auth-server resource-server caddy
+compose up -d "${SERVERS[@]}" caddy
 
 container_of() { compose ps -q "$1"; }
 health_of() { docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$(container_of "$1")"; }
 
 deadline=$((SECONDS + ${AAUTH_SMOKE_TIMEOUT:-180}))
-for service in person-server auth-server resource-server; do
+for service in "${SERVERS[@]}"; do
   until [ "$(health_of "$service" 2>/dev/null || true)" = healthy ]; do
     if [ "$SECONDS" -ge "$deadline" ]; then
       log "$service did not become healthy (status: $(health_of "$service" 2>/dev/null || echo none))"
@@ -135,5 +166,93 @@ check() {
 check ps.localhost /.well-known/aauth-person.json issuer
 check as.localhost /.well-known/aauth-access.json issuer
 check notes.localhost /.well-known/aauth-resource.json issuer
+check archive.localhost /.well-known/aauth-resource.json issuer
+log "the stack served its four metadata documents over https"
 
-log "the stack served its three metadata documents over https"
+# --- 5. one agent flow through the agent container ------------------------------------------------
+# JSON member of a document on stdin (host Node, as above).
+member() {
+  node -e '
+    let text = ""; process.stdin.on("data", (c) => (text += c)).on("end", () => {
+      let value = JSON.parse(text);
+      for (const key of process.argv[1].split(".")) value = value?.[key];
+      process.stdout.write(value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value));
+    });' "$1"
+}
+PS=https://ps.localhost
+ps_curl() {
+  curl --silent --show-error --max-time 15 --cacert "$WORK/root.crt" \
+    --connect-to "ps.localhost:443:127.0.0.1:$AAUTH_HTTPS_PORT" -b "$WORK/cookies" -c "$WORK/cookies" "$@"
+}
+field() { sed -n "s/.*name=\"$1\" value=\"\([^\"]*\)\".*/\1/p" | head -n1; }
+
+# A throwaway person (strict mode creates none; see the header): scrypt hash from the PS image.
+SMOKE_USER=smoke-person
+SMOKE_PASSWORD=$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')
+hash=$(compose run --rm --no-deps -T -e SMOKE_PASSWORD="$SMOKE_PASSWORD" --entrypoint node person-server \
+  --input-type=module -e \
+  'const { hashPassword } = await import("@aauth-ref/fastify"); process.stdout.write(await hashPassword(process.env.SMOKE_PASSWORD));')
+printf '%s\n' "INSERT INTO person (id, username, password_hash, display_name, email)
+  VALUES (gen_random_uuid(), :'username', :'hash', 'Compose Smoke', 'smoke@example.com')
+  ON CONFLICT (username) DO NOTHING;" |
+  compose exec -T postgres psql -q -v ON_ERROR_STOP=1 -v username="$SMOKE_USER" -v hash="$hash" \
+    -U aauth -d person_server >/dev/null
+log "provisioned the person $SMOKE_USER in the PS database"
+
+# aauth enroll waits for the approval; it prints the approval link on stderr.
+compose run --rm -T agent aauth enroll "$PS" --name compose-smoke >"$WORK/enroll.out" 2>"$WORK/enroll.err" &
+ENROLL_PID=$!
+link=
+for _ in $(seq 1 60); do
+  link=$(sed -n 's/.*(or go to \(https:[^)]*\)).*/\1/p' "$WORK/enroll.err" | head -n1)
+  [ -n "$link" ] && break
+  kill -0 "$ENROLL_PID" 2>/dev/null || break
+  sleep 1
+done
+if [ -z "$link" ]; then
+  log "aauth enroll printed no approval link:"
+  cat "$WORK/enroll.err" >&2
+  exit 1
+fi
+log "aauth enroll asks for approval at $link"
+
+# The person signs in and approves, as a browser would (CSRF field + cookie, Origin).
+csrf=$(ps_curl "$PS/signin" | field _csrf)
+status=$(ps_curl -o /dev/null -w '%{http_code}' -H "Origin: $PS" --data-urlencode "_csrf=$csrf" \
+  --data-urlencode "username=$SMOKE_USER" --data-urlencode "password=$SMOKE_PASSWORD" \
+  --data-urlencode "return_to=/dashboard" "$PS/signin")
+[ "$status" = 303 ] || { log "sign-in at the PS answered $status, expected 303"; exit 1; }
+ps_curl -o "$WORK/consent.html" "$link"
+request=$(field request <"$WORK/consent.html")
+csrf=$(field _csrf <"$WORK/consent.html")
+[ -n "$request" ] || { log "the approval page shows no request:"; cat "$WORK/consent.html" >&2; exit 1; }
+status=$(ps_curl -o "$WORK/approved.html" -w '%{http_code}' -H "Origin: $PS" --data-urlencode "_csrf=$csrf" \
+  --data-urlencode "request=$request" --data-urlencode "decision=approve" "$PS/interaction")
+[ "$status" = 200 ] || { log "approval answered $status, expected 200"; cat "$WORK/approved.html" >&2; exit 1; }
+if ! wait "$ENROLL_PID"; then
+  ENROLL_PID=
+  log "aauth enroll failed:"
+  cat "$WORK/enroll.out" "$WORK/enroll.err" >&2
+  exit 1
+fi
+ENROLL_PID=
+log "$(cat "$WORK/enroll.out")"
+
+agent=$(compose run --rm -T agent aauth whoami --json | member agent)
+[ -n "$agent" ] || { log "aauth whoami names no agent"; exit 1; }
+for resource in https://notes.localhost https://archive.localhost; do
+  compose run --rm -T agent aauth fetch --json "$resource/api/agent/whoami" >"$WORK/whoami.json" || {
+    log "aauth fetch $resource/api/agent/whoami failed:"
+    cat "$WORK/whoami.json" >&2
+    exit 1
+  }
+  seen=$(member body.agent <"$WORK/whoami.json")
+  provider=$(member body.agent_provider <"$WORK/whoami.json")
+  if [ "$(member status <"$WORK/whoami.json")" != 200 ] || [ "$seen" != "$agent" ] || [ "$provider" != "$PS" ]; then
+    log "$resource/api/agent/whoami did not name $agent of $PS:"
+    cat "$WORK/whoami.json" >&2
+    exit 1
+  fi
+  log "ok aauth fetch $resource/api/agent/whoami → $seen (agent provider $provider)"
+done
+log "the agent container enrolled at $PS and was identified by both resources"

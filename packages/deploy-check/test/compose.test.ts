@@ -3,8 +3,8 @@ import { parseCaddySites } from '../src/caddyfile.js';
 import { defaultPort, requiredVariables } from '../src/env-reference.js';
 import { isRecord, readRepoFile, readYaml } from '../src/files.js';
 import { describeIssuerProblem } from '../src/identifiers.js';
-import { SERVER_NAMES } from '../src/servers.js';
-import { documentedReferences, toEnvRecord } from './support.js';
+import { COMPOSE_SERVERS, SERVER_NAMES } from '../src/servers.js';
+import { documentedReferences, expectFrontRootTrusted, toEnvRecord } from './support.js';
 
 /** docker-compose.yml: the servers, their jobs and the TLS front agree with the servers' own reference. */
 
@@ -13,8 +13,8 @@ if (!isRecord(compose) || !isRecord(compose.services)) throw new Error('docker-c
 const services = compose.services as Record<string, Record<string, unknown>>;
 const references = documentedReferences();
 const caddySites = parseCaddySites(readRepoFile('infra/compose/Caddyfile'));
-const publicHosts = SERVER_NAMES.map(
-  (server) => new URL(toEnvRecord(services[server]?.environment).ISSUER ?? 'https://invalid').hostname,
+const publicHosts = COMPOSE_SERVERS.map(
+  ({ service }) => new URL(toEnvRecord(services[service]?.environment).ISSUER ?? 'https://invalid').hostname,
 );
 
 function mountTargets(
@@ -55,20 +55,29 @@ describe('docker-compose.yml', () => {
     expect(readRepoFile('infra/docker/Dockerfile')).not.toMatch(/SIGNING_KEYS\s*=/);
   });
 
-  describe.each(SERVER_NAMES)('%s', (server) => {
+  it('gives every server container its own issuer, database and key volume', () => {
+    const distinct = (values: unknown[]) => new Set(values).size === values.length;
+    const envs = COMPOSE_SERVERS.map(({ service }) => envOf(service));
+    expect(distinct(envs.map((env) => env.ISSUER))).toBe(true);
+    expect(distinct(envs.map((env) => env.DATABASE_URL))).toBe(true);
+    const keyVolumes = COMPOSE_SERVERS.map(
+      ({ service }) => mountTargets(services[service] ?? {}).find((m) => m.source.endsWith('-keys'))?.source,
+    );
+    expect(distinct(keyVolumes)).toBe(true);
+  });
+
+  describe.each(COMPOSE_SERVERS)('$service', ({ service: server, app, database }) => {
     const service = services[server] ?? {};
     const env = envOf(server);
-    const reference = references.get(server);
-    if (!reference) throw new Error(`no reference for ${server}`);
+    const reference = references.get(app);
+    if (!reference) throw new Error(`no reference for ${app}`);
     const port = Number(env.PORT ?? defaultPort(reference));
 
     it('sets every variable strict mode requires, a PostgreSQL URL, and no dev mode', () => {
       for (const name of requiredVariables(reference)) {
         expect(env[name], `${server}: ${name}`).toBeTruthy();
       }
-      expect(env.DATABASE_URL).toMatch(
-        new RegExp(`^postgresql://[^@]+@postgres:5432/${server.replace('-', '_')}$`),
-      );
+      expect(env.DATABASE_URL).toMatch(new RegExp(`^postgresql://[^@]+@postgres:5432/${database}$`));
       expect(['0', undefined]).toContain(env.AAUTH_DEV);
       for (const name of Object.keys(env)) {
         if (name === 'NODE_EXTRA_CA_CERTS') continue;
@@ -80,7 +89,10 @@ describe('docker-compose.yml', () => {
       expect(port).toBe(defaultPort(reference));
       const build = service.build as Record<string, unknown>;
       expect(build.dockerfile).toBe('infra/docker/Dockerfile');
-      expect(build.args).toMatchObject({ APP: server, PORT: String(port) });
+      expect(build.args).toMatchObject({ APP: app, PORT: String(port) });
+      // The server image is the Dockerfile's default (last) stage; only the agent names a target.
+      expect(build.target).toBeUndefined();
+      expect(service.image).toBe(`aauth-ref/${app}:dev`);
     });
 
     it('has a conformant https issuer without a port (§Server Identifiers)', () => {
@@ -102,14 +114,10 @@ describe('docker-compose.yml', () => {
       expect(env.TRUST_PROXY).toBe('1');
     });
 
-    it('admits the stack names for egress and trusts the front CA from the shared volume', () => {
+    it("admits the stack names for egress and trusts the front's root, never mounting the CA's keys", () => {
       const allowed = (env.AAUTH_EGRESS_ALLOW ?? '').split(/[\s,]+/);
       for (const host of publicHosts) expect(allowed).toContain(host);
-      const caMount = mountTargets(service).find((m) => m.source === 'caddy-data');
-      expect(caMount?.readOnly).toBe(true);
-      const caddyData = mountTargets(services.caddy ?? {}).find((m) => m.source === 'caddy-data');
-      expect(caddyData?.target).toBe('/data');
-      expect(env.NODE_EXTRA_CA_CERTS).toBe(`${caMount?.target}/caddy/pki/authorities/local/root.crt`);
+      expectFrontRootTrusted(services, service, env);
     });
 
     it('reads its signing keys from a read-only volume the keys job fills', () => {
@@ -128,11 +136,11 @@ describe('docker-compose.yml', () => {
       }
     });
 
-    it('waits for its migration job, the keys and the front, and is checked on /readyz', () => {
+    it("waits for its migration job, the keys and the front's root, and is checked on /readyz", () => {
       const dependsOn = service.depends_on as Record<string, { condition: string }>;
       expect(dependsOn[`migrate-${server}`]?.condition).toBe('service_completed_successfully');
       expect(dependsOn.keys?.condition).toBe('service_completed_successfully');
-      expect(dependsOn.caddy?.condition).toBe('service_healthy');
+      expect(dependsOn['front-ca']?.condition).toBe('service_completed_successfully');
       const healthcheck = service.healthcheck as Record<string, unknown>;
       expect(healthcheck.test).toEqual(['CMD', 'node', '/app/healthcheck.mjs']);
       expect(readRepoFile('infra/docker/healthcheck.mjs')).toMatch(
@@ -157,8 +165,36 @@ describe('docker-compose.yml', () => {
     });
   });
 
-  it('creates one database per server in PostgreSQL', () => {
+  it('wires call chaining: a resource names another resource container as DOWNSTREAM_RESOURCE', () => {
+    const resources = COMPOSE_SERVERS.filter((s) => s.app === 'resource-server');
+    expect(resources.length).toBeGreaterThanOrEqual(2);
+    const chained = resources.filter(({ service }) => envOf(service).DOWNSTREAM_RESOURCE !== undefined);
+    expect(chained.length).toBeGreaterThan(0);
+    for (const { service } of chained) {
+      const env = envOf(service);
+      const downstream = resources.find((r) => envOf(r.service).ISSUER === env.DOWNSTREAM_RESOURCE);
+      expect(downstream, `${service}: DOWNSTREAM_RESOURCE ${env.DOWNSTREAM_RESOURCE}`).toBeDefined();
+      expect(downstream?.service).not.toBe(service);
+      expect(describeIssuerProblem(env.DOWNSTREAM_RESOURCE)).toBeUndefined();
+      expect((env.AAUTH_EGRESS_ALLOW ?? '').split(/[\s,]+/)).toContain(
+        new URL(env.DOWNSTREAM_RESOURCE ?? '').hostname,
+      );
+      // No cycle: the downstream does not chain back.
+      expect(envOf(downstream?.service ?? '').DOWNSTREAM_RESOURCE).toBeUndefined();
+    }
+  });
+
+  it('creates one database per server container in PostgreSQL', () => {
     const sql = readRepoFile('infra/postgres/init-databases.sql');
-    for (const server of SERVER_NAMES) expect(sql).toContain(`CREATE DATABASE ${server.replace('-', '_')};`);
+    for (const { database } of COMPOSE_SERVERS) expect(sql).toContain(`CREATE DATABASE ${database};`);
+    expect(SERVER_NAMES.every((app) => COMPOSE_SERVERS.some((s) => s.service === app))).toBe(true);
+  });
+
+  it('runs no server container that the list above does not know', () => {
+    const servers = Object.entries(services)
+      .filter(([, service]) => (service.healthcheck as { test?: unknown } | undefined)?.test !== undefined)
+      .filter(([, service]) => String(service.image).startsWith('aauth-ref/'))
+      .map(([name]) => name);
+    expect(servers.sort()).toEqual(COMPOSE_SERVERS.map((s) => s.service).sort());
   });
 });
