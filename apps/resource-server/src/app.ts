@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { ChainingClient, type FetchLike } from '@aauth-ref/agent';
 import { type Clock, DWK, type IssuerKeyResolver, systemClock } from '@aauth-ref/core';
 import { createDatabaseReplayCache, createReadinessCheck, type Database } from '@aauth-ref/db';
 import {
@@ -18,6 +19,7 @@ import type { ResourceServerConfig } from './config.js';
 import { buildResourceMetadata, JWKS_PATH } from './metadata.js';
 import { registerAgentWhoamiRoute } from './routes/agent-whoami.js';
 import { registerAuthorizationRoute } from './routes/authorization.js';
+import { registerChainRoutes } from './routes/chain.js';
 import type { AppContext } from './routes/context.js';
 import { registerInteractionRoutes } from './routes/interaction.js';
 import { registerJournalRoute } from './routes/journal.js';
@@ -27,14 +29,19 @@ import { registerPendingRoute } from './routes/pending.js';
 import { registerRevocationRoute } from './routes/revocation.js';
 import { registerSignInRoutes } from './routes/signin.js';
 import { createAccessService } from './services/access-service.js';
+import { createChainAgentProvider } from './services/chain-agent-provider.js';
+import { createChainFetch } from './services/chain-fetch.js';
+import { createChainService } from './services/chain-service.js';
 import { createNotesService } from './services/notes-service.js';
 import { createPendingService } from './services/pending-service.js';
 import { createRevocationService } from './services/revocation-service.js';
+import { createRevocationSet, type RevocationFeed } from './services/revocation-set.js';
 import { createSessionTokenService } from './services/session-tokens.js';
 import { createPrismaClient, type PrismaClient } from './stores/prisma.js';
+import { createPrismaChainStore } from './stores/prisma-chain.js';
 import { createPrismaNoteStore } from './stores/prisma-notes.js';
 import { createPrismaPendingStore } from './stores/prisma-pending.js';
-import { createPrismaRevocationChecker, createPrismaRevocationStore } from './stores/prisma-revocations.js';
+import { createPrismaRevocationFeed, createPrismaRevocationStore } from './stores/prisma-revocations.js';
 import { createPrismaSessionTokenStore } from './stores/prisma-session-tokens.js';
 import { createPrismaTokenRecordStore } from './stores/prisma-token-records.js';
 import { createPrismaSessionBackend, createPrismaUserStore } from './stores/prisma-users.js';
@@ -54,7 +61,31 @@ export interface AppDeps {
   readonly migrationsDir?: string;
   readonly logger?: boolean | LoggerOptionsExtra;
   readonly keepDatabaseOpen?: boolean;
+  /** Polling of the in-memory revocation set (docs/spec-decisions.md, *Resource server: revocation state in memory*). */
+  readonly revocationRefresh?: RevocationRefreshOptions;
+  /** Outbound HTTP of call chaining (default: through the egress policy). Tests inject one. */
+  readonly chainFetch?: FetchLike;
 }
+
+/** Starts calling `tick` every `intervalMs`; returns the function that stops it. `tick` never rejects. */
+export type RevocationRefreshScheduler = (tick: () => Promise<void>, intervalMs: number) => () => void;
+
+export interface RevocationRefreshOptions {
+  /** Default: an unref'd `setInterval`. Tests pass one they drive by hand. */
+  readonly schedule?: RevocationRefreshScheduler;
+  /** Poll interval (default 1 000 ms). */
+  readonly intervalMs?: number;
+  /** Oldest state a request may be answered from (default 3 000 ms); then it polls, and fails closed (503) if it cannot. */
+  readonly maxStalenessMs?: number;
+  /** Where the revocation rows are read from (default: this database). */
+  readonly feed?: RevocationFeed;
+}
+
+const scheduleWithInterval: RevocationRefreshScheduler = (tick, intervalMs) => {
+  const timer = setInterval(() => void tick(), intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+};
 
 /** Builds the demo resource server. Never listens: `main.ts` does. */
 export async function buildApp(config: ResourceServerConfig, deps: AppDeps): Promise<FastifyInstance> {
@@ -68,19 +99,63 @@ export async function buildApp(config: ResourceServerConfig, deps: AppDeps): Pro
     signatureWindow: config.SIGNATURE_WINDOW_SECONDS,
   });
 
-  const { app } = await createAAuthServer({
+  // Revocations in memory, polled from the shared table: no query per request (§Token Revocation).
+  const revocationSet = createRevocationSet({
+    feed: deps.revocationRefresh?.feed ?? createPrismaRevocationFeed(prisma),
+    clock,
+    ...(deps.revocationRefresh?.intervalMs === undefined
+      ? {}
+      : { refreshIntervalMs: deps.revocationRefresh.intervalMs }),
+    ...(deps.revocationRefresh?.maxStalenessMs === undefined
+      ? {}
+      : { maxStalenessMs: deps.revocationRefresh.maxStalenessMs }),
+  });
+
+  // The resource as its own Agent Provider (§Call Chaining): same issuer, same JWKS.
+  const chainAgent = createChainAgentProvider({
+    issuer,
+    jwksUri: `${issuer}${JWKS_PATH}`,
+    key: () => deps.keys.active,
+    clock,
+  });
+
+  const { app, tokens } = await createAAuthServer({
     config,
     role: 'resource',
     clock,
-    localIssuers: [{ issuer, dwk: DWK.resource, keys: deps.keys.published, metadata }],
+    localIssuers: [
+      { issuer, dwk: DWK.resource, keys: deps.keys.published, metadata },
+      { issuer, dwk: DWK.agent, keys: deps.keys.published, metadata: chainAgent.metadata },
+    ],
     ...(deps.remoteKeys ? { remoteKeys: deps.remoteKeys } : {}),
     ...(deps.logger === undefined ? {} : { logger: deps.logger }),
     windowSeconds: config.SIGNATURE_WINDOW_SECONDS,
     replayCache: createDatabaseReplayCache(deps.database, clock),
-    revocations: createPrismaRevocationChecker(prisma),
+    revocations: revocationSet,
     ready: createReadinessCheck(deps.database, migrationsDir),
   });
   registerWebKit(app);
+
+  // Load at start; when the database is not there yet, the first request polls (and fails closed).
+  let refreshFailing = false;
+  const refreshRevocations = async (): Promise<void> => {
+    try {
+      await revocationSet.refresh();
+      if (refreshFailing)
+        app.log.info({ event: 'revocation.refresh_recovered' }, 'revocation polling recovered');
+      refreshFailing = false;
+    } catch (err) {
+      if (!refreshFailing)
+        app.log.warn({ event: 'revocation.refresh_failed', err }, 'revocation polling failed');
+      refreshFailing = true;
+    }
+  };
+  await refreshRevocations();
+  const stopRevocationRefresh = (deps.revocationRefresh?.schedule ?? scheduleWithInterval)(
+    refreshRevocations,
+    revocationSet.refreshIntervalMs,
+  );
+  const revocationStore = createPrismaRevocationStore(prisma);
 
   const knownScopes = new Set(Object.keys(config.SCOPES));
   const records = createPrismaTokenRecordStore(prisma);
@@ -140,7 +215,13 @@ export async function buildApp(config: ResourceServerConfig, deps: AppDeps): Pro
     revocations: createRevocationService({
       clock,
       records,
-      store: createPrismaRevocationStore(prisma),
+      store: {
+        async recordRevocation(entry) {
+          await revocationStore.recordRevocation(entry);
+          // Effective here at once; the other instances see it at their next poll.
+          revocationSet.add(entry.iss, entry.jti, entry.expiresAt);
+        },
+      },
       isTrustedPersonServer: access.isTrustedPersonServer,
     }),
     knownScopes,
@@ -157,8 +238,27 @@ export async function buildApp(config: ResourceServerConfig, deps: AppDeps): Pro
   registerPendingRoute(app, context);
   registerSignInRoutes(app, context);
   registerInteractionRoutes(app, context);
+  registerMetadataRoute(app, DWK.agent, chainAgent.metadata);
+  if (config.DOWNSTREAM_RESOURCE !== undefined) {
+    const client = new ChainingClient({
+      identity: () => chainAgent.identity(),
+      fetch: deps.chainFetch ?? createChainFetch(config.egressPolicy),
+      clock,
+      identifierPolicy: config.identifierPolicy,
+      verifier: tokens,
+    });
+    const chain = createChainService({
+      clock,
+      client,
+      downstreamUrl: `${config.DOWNSTREAM_RESOURCE}/api/notes`,
+      store: createPrismaChainStore(prisma),
+      ttlSeconds: config.PENDING_TTL_SECONDS,
+    });
+    registerChainRoutes(app, context, chain, config.DOWNSTREAM_RESOURCE);
+  }
 
   app.addHook('onClose', async () => {
+    stopRevocationRefresh();
     if (!deps.prisma) await prisma.$disconnect();
     if (!deps.keepDatabaseOpen) await deps.database.close();
   });

@@ -152,6 +152,16 @@ export const resourceServerEnvSpec = {
         ? 'demo users with published passwords are never seeded in strict mode'
         : undefined,
   }),
+  DOWNSTREAM_RESOURCE: defineEnvVar({
+    description:
+      "Call chaining: the identifier of another resource running this server. When set, GET /chain/notes reads that resource's /api/notes for the caller's person, this resource acting as an agent (its own Agent Provider, /.well-known/aauth-agent.json).",
+    optional: true,
+    parse: (raw) => raw.trim(),
+    check: (value, ctx) =>
+      isServerIdentifier(value, identifierPolicyOf(ctx))
+        ? undefined
+        : `${JSON.stringify(value)} is not a server identifier`,
+  }),
 } satisfies EnvSpec;
 
 export type ResourceServerConfig = ServerConfig<typeof resourceServerEnvSpec>;

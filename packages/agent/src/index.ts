@@ -8,7 +8,18 @@ export {
   createAgentFetch,
   type EnrollOptions,
   type HeldToken,
+  type MissionCompletion,
+  type SubAgent,
+  type SubAgentIdentity,
 } from './agent.js';
+export {
+  ChainingClient,
+  type ChainingClientOptions,
+  type ChainingIdentity,
+  type ChainTokenRequest,
+  type ResourceStep,
+  type TokenStep,
+} from './chaining-client.js';
 export {
   type AuthTokenExpectation,
   type ChallengeContext,
@@ -29,13 +40,21 @@ export {
   AgentError,
   errorFromResponse,
   InvalidAuthToken,
+  InvalidMissionApproval,
   NotEnrolled,
   type ProblemBody,
   RemoteError,
   RequestCancelled,
+  SubAgentRefused,
   UnsupportedRequirement,
 } from './errors.js';
 export { createFileStore, defaultStateDirectory } from './file-store.js';
+export {
+  type ApprovalExpectation,
+  type MissionProposal,
+  terminationOf,
+  verifyApproval,
+} from './mission.js';
 export { type AgentEvent, type FetchLike, realSleep, type Sleep } from './runtime.js';
 export {
   type AgentStore,
@@ -43,7 +62,12 @@ export {
   type AgentStoreEntry,
   type CachedToken,
   createMemoryStore,
+  type Mission,
+  type MissionTool,
+  type MissionUpdateRecord,
   STORE_ENTRIES,
   type StoredAgentToken,
   type StoredEnrollment,
+  type StoredMissions,
+  type StoredSubAgent,
 } from './store.js';

@@ -13,13 +13,16 @@ function toNote(row: { id: string; notebook: string; text: string; createdAt: Da
 export function createPrismaNoteStore(prisma: PrismaTx): NoteStore {
   return {
     async list(person, notebook, limit) {
-      const rows = await prisma.note.findMany({
-        where: { personIss: person.iss, personSub: person.sub, notebook },
-        orderBy: [{ createdAt: 'desc' }, { id: 'asc' }],
-        take: limit,
-        select: { id: true, notebook: true, text: true, createdAt: true },
-      });
-      return rows.map(toNote);
+      // The read every notes request makes (the resource hot path, docs/benchmarks.md): one plain
+      // statement, served by the (person_iss, person_sub, notebook, created_at) index. Raw SQL costs
+      // about 30 % less client CPU per call than the equivalent `findMany` (measured there).
+      const rows = await prisma.$queryRaw<{ id: string; notebook: string; text: string; created_at: Date }[]>`
+        SELECT "id"::text AS "id", "notebook", "text", "created_at"
+        FROM "note"
+        WHERE "person_iss" = ${person.iss} AND "person_sub" = ${person.sub} AND "notebook" = ${notebook}
+        ORDER BY "created_at" DESC, "id" ASC
+        LIMIT ${limit}`;
+      return rows.map((row) => toNote({ ...row, createdAt: row.created_at }));
     },
     async create(person, notebook, text, at) {
       const row = await prisma.note.create({
