@@ -12,7 +12,9 @@
  * - (d) `/api/notes`     ours: the resource server's notes route with a PS-issued auth token (it also
  *                        reads the notes from the database).
  *
- * Then one fixed-rate run of (d) at 80 % of its peak, to read p99 off a server that is not saturated.
+ * Then one fixed-rate run of (d) at 80 % of its peak, to read p99 off a server that is not saturated,
+ * and one more saturating run of (d) under the inspector's CPU profiler (summary: self time by package
+ * and function).
  * The four scenarios run in `BENCH_ROUNDS` interleaved rounds (default 3); each figure is the median
  * round's throughput and the latency quantiles of all rounds together.
  * Environment: `BENCH_DURATION_S` (default 15 per scenario, split over the rounds), `BENCH_CONNECTIONS` (default 10),
@@ -26,6 +28,8 @@ import { fileURLToPath } from 'node:url';
 import { DWK, type KeyPair, signRequest, systemClock, toPublicJwks } from '@aauth-ref/core';
 import { createTestIssuer, makeKeyPair } from '@aauth-ref/testkit';
 import autocannon from 'autocannon';
+import { profileChild } from './ipc.js';
+import { formatProfile, type ProfileSummary } from './profile.js';
 import { combineRuns, formatMarkdown, formatTable, type ScenarioResult, type ScenarioRun } from './report.js';
 import type { BenchWorld } from './world.js';
 
@@ -261,6 +265,10 @@ try {
   const rate = Math.max(1, Math.round(peak * 0.8));
   const atRateLabel = `(d) at 80 % of peak (${rate} req/s)`;
   const atRate = combineRuns(atRateLabel, [await measure(port, atRateLabel, '/api/notes', DURATION_S, rate)]);
+  // Where (d)'s time goes: one more saturating run of (d) under the inspector's CPU profiler.
+  const profile = await profileChild<ProfileSummary>(child, () =>
+    runLoad({ port, path: '/api/notes', seconds: Math.max(2, SECONDS_PER_ROUND) }),
+  );
 
   const report = {
     rows: [results.a!, results.b!, results.c!, results.d!, atRate],
@@ -285,6 +293,7 @@ try {
   };
   process.stdout.write(`\n${formatTable(report)}\n`);
   process.stdout.write(`\n${formatMarkdown(report)}\n`);
+  process.stdout.write(`\n${formatProfile('(d) ours: GET /api/notes', profile)}\n`);
 } finally {
   child.send({ type: 'stop' });
   await new Promise((resolve) => {

@@ -22,6 +22,7 @@ import { buildApp, MIGRATIONS_DIR } from '@aauth-ref/resource-server/app';
 import { loadConfig } from '@aauth-ref/resource-server/config';
 import { verify as verifyHttpSig } from '@hellocoop/httpsig';
 import { createLocalJWKSet, jwtVerify } from 'jose';
+import { type ProfileSummary, startProfiling } from './profile.js';
 import { extractSignatureBytes, minimalSignatureBase } from './signature-base.js';
 import { readBenchWorld } from './world.js';
 
@@ -117,10 +118,22 @@ async function shutdown(): Promise<void> {
   await rm(dataDir, { recursive: true, force: true });
   process.exit(0);
 }
+let stopProfile: (() => Promise<ProfileSummary>) | undefined;
 process.on('message', (message: unknown) => {
   if (typeof message !== 'object' || message === null) return;
-  const { type, body } = message as { type?: string; body?: unknown };
+  const { type, body, action } = message as { type?: string; body?: unknown; action?: string };
   if (type === 'reply' && typeof body === 'string') replyBody = body;
+  if (type === 'profile' && action === 'start') {
+    void startProfiling().then((stop) => {
+      stopProfile = stop;
+      process.send?.({ type: 'profile', started: true });
+    });
+  }
+  if (type === 'profile' && action === 'stop' && stopProfile) {
+    const stop = stopProfile;
+    stopProfile = undefined;
+    void stop().then((summary) => process.send?.({ type: 'profile', summary }));
+  }
   if (type === 'stop') void shutdown();
 });
 process.on('disconnect', () => void shutdown());
