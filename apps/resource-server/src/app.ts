@@ -37,6 +37,7 @@ import { createPendingService } from './services/pending-service.js';
 import { createRevocationService } from './services/revocation-service.js';
 import { createRevocationSet, type RevocationFeed } from './services/revocation-set.js';
 import { createSessionTokenService } from './services/session-tokens.js';
+import { withoutRevokedPersonTokens } from './services/usable-person-tokens.js';
 import { createPrismaClient, type PrismaClient } from './stores/prisma.js';
 import { createPrismaChainStore } from './stores/prisma-chain.js';
 import { createPrismaNoteStore } from './stores/prisma-notes.js';
@@ -158,7 +159,9 @@ export async function buildApp(config: ResourceServerConfig, deps: AppDeps): Pro
   const revocationStore = createPrismaRevocationStore(prisma);
 
   const knownScopes = new Set(Object.keys(config.SCOPES));
-  const records = createPrismaTokenRecordStore(prisma);
+  const recordStore = createPrismaTokenRecordStore(prisma);
+  // What a new resource token may name: never a revoked person token (revocation itself sees them all).
+  const records = withoutRevokedPersonTokens(recordStore, revocationSet);
   const access = createAccessService({
     issuer,
     clock,
@@ -214,7 +217,7 @@ export async function buildApp(config: ResourceServerConfig, deps: AppDeps): Pro
     },
     revocations: createRevocationService({
       clock,
-      records,
+      records: recordStore,
       store: {
         async recordRevocation(entry) {
           await revocationStore.recordRevocation(entry);

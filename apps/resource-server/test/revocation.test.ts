@@ -79,6 +79,21 @@ describe('POST /revoke — §Token Revocation', () => {
     expect(after.headers['signature-error']).toBe('error=invalid_jwt');
   });
 
+  it('§Resource Access and Resource Tokens: a revoked person token is never named again — the agent is asked for a new one (requirement=person-token)', async () => {
+    const agent = newAgent(t);
+    const jwt = personToken(t, agent.key, { jti: 'pt-revoke-named' });
+    expect((await send(t, { path: '/api/me', key: agent.key, signatureKey: jwt })).statusCode).toBe(200);
+    // Before the revocation an agent token is answered with a resource token naming that person token.
+    const before = await send(t, { path: '/api/notes', key: agent.key, signatureKey: agent.agentToken });
+    expect(before.statusCode).toBe(401);
+    expect(before.headers['aauth-requirement']).toMatch(/^requirement=auth-token;resource-token="/);
+    expect((await revoke(t.ps, { iss: t.ps.issuer, jti: 'pt-revoke-named' })).statusCode).toBe(200);
+    const after = await send(t, { path: '/api/notes', key: agent.key, signatureKey: agent.agentToken });
+    expect(after.statusCode).toBe(401);
+    expect(after.headers['aauth-requirement']).toBe('requirement=person-token');
+    expect(after.headers['signature-error']).toBeUndefined();
+  });
+
   it('an unknown (iss, jti) → 404', async () => {
     const response = await revoke(t.ps, { iss: t.ps.issuer, jti: 'never-seen' });
     expect(response.statusCode).toBe(404);
