@@ -14,12 +14,12 @@
 #    `aauth enroll https://ps.localhost`, the person's approval, `aauth whoami`, then
 #    `aauth fetch https://notes.localhost/api/agent/whoami` and the same at https://archive.localhost
 #    (§Agent Identity Access: the agent token alone), checking both resources name the enrolled agent.
-#    Enrollment needs a signed-in person to approve at the PS, and strict mode has no way to create a
-#    person (no sign-up, no demo persons). The script therefore provisions a throwaway person itself —
-#    the one step that is not the product's own path: a row inserted into the PS database with psql,
-#    its password hashed by the PS image's own `hashPassword` — and then approves exactly as a browser
-#    does, with curl over the TLS front: GET /signin (CSRF cookie and field), POST /signin with Origin,
-#    GET the approval link the CLI printed, POST /interaction decision=approve.
+#    Enrollment needs a signed-in person to approve at the PS, and strict mode seeds none (no sign-up,
+#    no demo persons). The script creates a throwaway person with the PS's operator command
+#    (`aauth-ps-admin person create … --password-stdin` in the running person-server container) and
+#    then approves exactly as a browser does, with curl over the TLS front: GET /signin (CSRF cookie
+#    and field), POST /signin with Origin, GET the approval link the CLI printed, POST /interaction
+#    decision=approve.
 # 5. Tears the stack down with its volumes (unless --keep).
 #
 # --standin: for machines without a container registry (ENVIRONMENT.md). Builds local stand-ins with
@@ -186,18 +186,24 @@ ps_curl() {
 }
 field() { sed -n "s/.*name=\"$1\" value=\"\([^\"]*\)\".*/\1/p" | head -n1; }
 
-# A throwaway person (strict mode creates none; see the header): scrypt hash from the PS image.
+# A throwaway person (strict mode creates none; see the header), created by the PS's operator command
+# in the running container (its configuration, database and keys); the password goes through stdin.
 SMOKE_USER=smoke-person
 SMOKE_PASSWORD=$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')
-hash=$(compose run --rm --no-deps -T -e SMOKE_PASSWORD="$SMOKE_PASSWORD" --entrypoint node person-server \
-  --input-type=module -e \
-  'const { hashPassword } = await import("@aauth-ref/fastify"); process.stdout.write(await hashPassword(process.env.SMOKE_PASSWORD));')
-printf '%s\n' "INSERT INTO person (id, username, password_hash, display_name, email)
-  VALUES (gen_random_uuid(), :'username', :'hash', 'Compose Smoke', 'smoke@example.com')
-  ON CONFLICT (username) DO NOTHING;" |
-  compose exec -T postgres psql -q -v ON_ERROR_STOP=1 -v username="$SMOKE_USER" -v hash="$hash" \
-    -U aauth -d person_server >/dev/null
-log "provisioned the person $SMOKE_USER in the PS database"
+ps_admin() { compose exec -T person-server node bin/aauth-ps-admin.js "$@"; }
+set +e
+printf '%s\n' "$SMOKE_PASSWORD" |
+  ps_admin person create "$SMOKE_USER" --name 'Compose Smoke' --email smoke@example.com --password-stdin
+created=$?
+set -e
+if [ "$created" = 3 ]; then
+  # Exit 3: the person exists (a --keep stack run again): give it this run's password.
+  printf '%s\n' "$SMOKE_PASSWORD" | ps_admin person set-password "$SMOKE_USER" --password-stdin
+elif [ "$created" != 0 ]; then
+  log "aauth-ps-admin person create failed (exit $created)"
+  exit 1
+fi
+log "provisioned the person $SMOKE_USER with aauth-ps-admin"
 
 # aauth enroll waits for the approval; it prints the approval link on stderr.
 compose run --rm -T agent aauth enroll "$PS" --name compose-smoke >"$WORK/enroll.out" 2>"$WORK/enroll.err" &

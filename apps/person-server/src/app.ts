@@ -58,6 +58,11 @@ import { createFederationClient } from './services/federation-client.js';
 import { createFederationRelay } from './services/federation-relay.js';
 import { createGovernance } from './services/governance.js';
 import { createInteractionRelayService } from './services/interaction-relay-service.js';
+import {
+  createMissionFailureThrottle,
+  MISSION_FAILURE_LIMIT,
+  MISSION_FAILURE_WINDOW_SECONDS,
+} from './services/mission-failure-throttle.js';
 import { createMissionService } from './services/mission-service.js';
 import { createPendingService } from './services/pending-service.js';
 import { createPermissionService } from './services/permission-service.js';
@@ -72,6 +77,7 @@ import { createPrismaGovernanceStore } from './stores/prisma-governance.js';
 import { createPrismaMissionStore } from './stores/prisma-missions.js';
 import { createPrismaPendingStore } from './stores/prisma-pending-store.js';
 import { createPrismaPersonStore } from './stores/prisma-persons.js';
+import { createPrismaRateLimiter } from './stores/prisma-rate-limiter.js';
 import {
   createPrismaRevocationChecker,
   createPrismaRevocationStore,
@@ -332,7 +338,17 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
   registerDashboardRoute(app, context);
   registerInteractionRoutes(app, context);
   registerPendingRoutes(app, context);
-  registerMissionRoutes(app, context);
+  registerMissionRoutes(app, context, {
+    failures: createMissionFailureThrottle({
+      limiter: createPrismaRateLimiter(prisma, {
+        scope: 'mission_failure',
+        limit: MISSION_FAILURE_LIMIT,
+        windowSeconds: MISSION_FAILURE_WINDOW_SECONDS,
+        clock,
+      }),
+      securityEvents,
+    }),
+  });
   registerMissionPageRoutes(app, context);
   registerAgentEnrollRoutes(app, context);
   registerAgentTokenRoute(app, context);

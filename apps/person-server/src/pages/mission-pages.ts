@@ -4,6 +4,7 @@ import type {
   MissionLogView,
   MissionProposalPlan,
   MissionView,
+  UpdatePlan,
 } from '../services/mission-service.js';
 import type { ClarificationState } from '../services/pending-service.js';
 import { renderTurn } from './consent-page.js';
@@ -123,10 +124,11 @@ export function renderCompletionReview(options: CompletionReviewOptions): SafeHt
     label: 'Your decision',
     body: html`<input type="hidden" name="request" value="${options.requestId}">
 <input type="hidden" name="step" value="${String(options.step)}">
-${submitButton('Accept', { name: 'decision', value: 'accept' })}`,
+${submitButton('Accept', { name: 'decision', value: 'accept' })}
+${submitButton('Keep it open', { name: 'decision', value: 'decline', kind: 'secondary' })}`,
   });
   const updates = mission ? acceptedUpdates(mission.log) : [];
-  return html`<p>The agent says this mission is finished. Accepting ends the mission; to continue it, ask a question instead.</p>
+  return html`<p>The agent says this mission is finished. Accepting ends the mission. To continue it, ask a question, or choose <strong>Keep it open</strong>: the mission stays active.</p>
 <section aria-labelledby="completion-summary"><h2 id="completion-summary">The agent's summary</h2>${markdown(plan.summary, devMode)}</section>
 ${
   mission
@@ -139,10 +141,46 @@ ${renderChat(options)}
 ${accept}`;
 }
 
+export interface UpdateReviewOptions extends ChatOptions {
+  readonly plan: UpdatePlan;
+  readonly mission: MissionView | undefined;
+  readonly step: number;
+}
+
+/**
+ * §Mission Update, §Incremental Consent: the update is shown with the accumulated picture — the
+ * approved description and every update already accepted — not the increment alone.
+ */
+export function renderUpdateReview(options: UpdateReviewOptions): SafeHtml {
+  const { plan, mission, devMode } = options;
+  const decision = postForm({
+    action: '/interaction/mission',
+    csrf: options.csrf,
+    label: 'Your decision',
+    body: html`<input type="hidden" name="request" value="${options.requestId}">
+<input type="hidden" name="step" value="${String(options.step)}">
+${submitButton('Accept', { name: 'decision', value: 'accept' })}
+${submitButton('Decline', { name: 'decision', value: 'decline', kind: 'secondary' })}`,
+  });
+  const updates = mission ? acceptedUpdates(mission.log) : [];
+  return html`<p>The agent reports a change in its work that reaches beyond what you approved. Accepting adds it to the mission's meaning; declining leaves the mission as it was.</p>
+<section aria-labelledby="update-proposed"><h2 id="update-proposed">The update</h2>${markdown(plan.description, devMode)}
+<p>It names servers you did not approve for this mission:</p><ul>${plan.unapprovedResources.map((r) => html`<li>${r}</li>`)}</ul></section>
+${
+  mission
+    ? html`<section aria-labelledby="update-mission"><h2 id="update-mission">The mission so far</h2>
+<p><code>${mission.s256}</code></p>${markdown(mission.description, devMode)}
+${updates.length === 0 ? html`<p>No update accepted yet.</p>` : html`<h3>Updates already accepted</h3><ol>${updates.map((u) => html`<li>${markdown(String(u.detail.description ?? ''), devMode)}</li>`)}</ol>`}</section>`
+    : ''
+}
+${renderChat(options)}
+${decision}`;
+}
+
 export interface MissionsListOptions {
   readonly missions: readonly MissionView[];
   /** Open completion reviews: pending request id and mission. */
-  readonly completions: readonly { id: string; missionS256: string }[];
+  readonly completions: readonly { id: string; missionS256: string; what: 'completion' | 'update' }[];
   readonly csrf: SafeHtml;
   readonly devMode: boolean;
 }
@@ -201,7 +239,7 @@ ${
     ? ''
     : html`<h2>Waiting for you</h2><ul>${options.completions.map(
         (c) =>
-          html`<li><a href="/interaction/requests/${c.id}">Review the completion of mission <code>${c.missionS256}</code></a></li>`,
+          html`<li><a href="/interaction/requests/${c.id}">Review the ${c.what} of mission <code>${c.missionS256}</code></a></li>`,
       )}</ul>`
 }
 <h2>Your missions</h2>

@@ -1,9 +1,19 @@
 import { allowFormAction, formString, formStrings, html } from '@aauth-ref/fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { renderCompletionReview, renderMissionsList, renderProposalReview } from '../pages/mission-pages.js';
+import {
+  renderCompletionReview,
+  renderMissionsList,
+  renderProposalReview,
+  renderUpdateReview,
+} from '../pages/mission-pages.js';
 import { MAX_CLARIFICATION_ROUNDS, roundsOf } from '../services/clarification-service.js';
 import { storedTokenRequestOf } from '../services/consent-view.js';
-import type { CompletionPlan, MissionDecision, MissionProposalPlan } from '../services/mission-service.js';
+import type {
+  CompletionPlan,
+  MissionDecision,
+  MissionProposalPlan,
+  UpdatePlan,
+} from '../services/mission-service.js';
 import type { PendingRecord } from '../services/pending-service.js';
 import { bindAgentInTx } from '../stores/prisma-bindings.js';
 import { approvePendingInTx } from '../stores/prisma-pending-store.js';
@@ -18,7 +28,9 @@ import { redirectToSignIn, sendPsPage } from './pages.js';
  */
 
 export function isMissionKind(record: PendingRecord): boolean {
-  return record.kind === 'mission' || record.kind === 'mission_completion';
+  return (
+    record.kind === 'mission' || record.kind === 'mission_completion' || record.kind === 'mission_update'
+  );
 }
 
 function chatOptions(
@@ -53,10 +65,24 @@ export async function sendMissionReview(
     const body = renderProposalReview({ ...chat, plan, step: record.clarificationStep });
     return sendPsPage(context, request, reply, 'Review the proposed mission', body);
   }
-  const plan = (record.request as { plan: CompletionPlan }).plan;
+  const plan = (record.request as { plan: CompletionPlan | UpdatePlan }).plan;
   const missions = await context.missionStore.listForPerson(record.personId ?? '');
   const mission = missions.find((m) => m.s256 === plan.missionS256);
-  const body = renderCompletionReview({ ...chat, plan, mission, step: record.clarificationStep });
+  if (record.kind === 'mission_update') {
+    const body = renderUpdateReview({
+      ...chat,
+      plan: plan as UpdatePlan,
+      mission,
+      step: record.clarificationStep,
+    });
+    return sendPsPage(context, request, reply, 'Review the mission update', body);
+  }
+  const body = renderCompletionReview({
+    ...chat,
+    plan: plan as CompletionPlan,
+    mission,
+    step: record.clarificationStep,
+  });
   return sendPsPage(context, request, reply, 'Review the completed mission', body);
 }
 
@@ -125,11 +151,57 @@ export function registerMissionPageRoutes(app: FastifyInstance, context: AppCont
       );
     }
 
-    if (record.kind === 'mission_completion') {
+    const chat = record.clarification?.turns ?? [];
+    if (record.kind === 'mission_update') {
+      const plan = (record.request as { plan: UpdatePlan }).plan;
+      if (decision === 'decline') {
+        await missions.declineUpdate(plan, personId, chat);
+        await pending.deny(record, personId);
+        request.log.info({ event: 'mission.update_declined' }, 'mission update declined');
+        return message(
+          request,
+          reply,
+          'Update declined',
+          'You declined the update. The mission stays as it was.',
+          200,
+        );
+      }
       if (decision !== 'accept')
-        return message(request, reply, 'Choose an answer', 'Choose Accept, or ask a question.', 400);
+        return message(request, reply, 'Choose an answer', 'Choose Accept or Decline.', 400);
+      const accepted = await missions.acceptUpdate(plan, personId, chat);
+      if (!accepted) {
+        await pending.fail(record, personId, 'denied');
+        return message(request, reply, 'Mission already ended', 'This mission had already ended.', 410);
+      }
+      await context.prisma.$transaction((tx) => approvePendingInTx(tx, record.id, personId, accepted));
+      request.log.info({ event: 'mission.updated' }, 'mission update accepted by the person');
+      return message(request, reply, 'Update accepted', 'You accepted the update to the mission.', 200);
+    }
+
+    if (record.kind === 'mission_completion') {
       const plan = (record.request as { plan: CompletionPlan }).plan;
-      if (!(await missions.acceptCompletion(plan, personId))) {
+      if (decision === 'decline') {
+        // §Mission Completion: not accepted, "leaving the mission active"; the poll answers `denied`.
+        if (!(await missions.declineCompletion(plan, personId, chat))) {
+          await pending.fail(record, personId, 'denied');
+          return message(request, reply, 'Mission already ended', 'This mission had already ended.', 410);
+        }
+        await pending.deny(record, personId);
+        request.log.info({ event: 'mission.completion_declined' }, 'mission completion declined');
+        return (
+          finish(reply, record, 'access_denied') ??
+          message(
+            request,
+            reply,
+            'Mission continues',
+            'You did not accept the completion; the mission stays active.',
+            200,
+          )
+        );
+      }
+      if (decision !== 'accept')
+        return message(request, reply, 'Choose an answer', 'Choose Accept or Keep it open.', 400);
+      if (!(await missions.acceptCompletion(plan, personId, chat))) {
         // The mission ended meanwhile (revoked, expired): nothing is left to complete.
         await pending.fail(record, personId, 'denied');
         return message(request, reply, 'Mission already ended', 'This mission had already ended.', 410);
@@ -161,7 +233,8 @@ export function registerMissionPageRoutes(app: FastifyInstance, context: AppCont
       return message(request, reply, 'Choose an answer', 'Choose Approve or Deny.', 400);
     const plan = (record.request as { plan: MissionProposalPlan }).plan;
     const expiresAt = parseExpiry(formString(request.body, 'expires_at'));
-    const description = formString(request.body, 'description') ?? '';
+    // Browsers submit a textarea's line breaks as CRLF (HTML form submission); the agent wrote LF.
+    const description = (formString(request.body, 'description') ?? '').replace(/\r\n?/g, '\n');
     if (expiresAt === null || (expiresAt !== undefined && expiresAt.getTime() <= context.clock.now())) {
       return message(
         request,
@@ -225,12 +298,12 @@ export function registerMissionPageRoutes(app: FastifyInstance, context: AppCont
       context.prisma.pendingRequest.findMany({
         where: {
           personId: session.personId,
-          kind: 'mission_completion',
+          kind: { in: ['mission_completion', 'mission_update'] },
           status: 'interacting',
           terminalAt: null,
           expiresAt: { gt: now },
         },
-        select: { id: true, request: true },
+        select: { id: true, kind: true, request: true },
         orderBy: { createdAt: 'asc' },
         take: 50,
       }),
@@ -242,6 +315,7 @@ export function registerMissionPageRoutes(app: FastifyInstance, context: AppCont
       completions: completions.map((row) => ({
         id: row.id,
         missionS256: (row.request as unknown as { plan: CompletionPlan }).plan.missionS256,
+        what: row.kind === 'mission_update' ? ('update' as const) : ('completion' as const),
       })),
       csrf,
       devMode: context.config.AAUTH_DEV,

@@ -84,6 +84,27 @@ export interface MissionApprovalResponse {
   readonly person_tokens?: Readonly<Record<string, string>>;
 }
 
+/**
+ * An update the person reviews (kept with the pending request): the PS judged that it widens the
+ * mission (`updateNeedsReview`).
+ */
+export interface UpdatePlan {
+  readonly missionS256: string;
+  readonly agent: AgentRef;
+  /** Markdown. */
+  readonly description: string;
+  /** Why the person is asked: the origins the update names that the person did not approve. */
+  readonly unapprovedResources: readonly string[];
+}
+
+/** `action: update`: accepted at once (`200 {s256}`) or left to the person (`202`). */
+export type UpdateOutcome =
+  | { readonly accepted: { readonly s256: string } }
+  | { readonly review: UpdatePlan; readonly mission: MissionRecord };
+
+/** The clarification turns of a review, recorded in the mission log (§Mission Log). */
+export type ReviewChat = readonly unknown[];
+
 /** A completion the person reviews (kept with the pending request). */
 export interface CompletionPlan {
   readonly missionS256: string;
@@ -158,8 +179,15 @@ export interface MissionService {
     personId: string,
     decision: MissionDecision,
   ): Promise<MissionApprovalResponse>;
-  /** `action: update`: recorded as accepted; returns the update's own `s256`. */
-  update(signer: RequestingAgent, s256: string, description: unknown): Promise<{ s256: string }>;
+  /**
+   * `action: update`: accepted on the PS's own judgement (returns the update's own `s256`), or, when it
+   * names resources the person did not approve, a plan the person reviews.
+   */
+  update(signer: RequestingAgent, s256: string, description: unknown): Promise<UpdateOutcome>;
+  /** The person accepted a reviewed update: appended to the log; its `s256`. Undefined when the mission ended. */
+  acceptUpdate(plan: UpdatePlan, personId: string, chat: ReviewChat): Promise<{ s256: string } | undefined>;
+  /** The person declined a reviewed update: logged; the mission and its meaning are unchanged. */
+  declineUpdate(plan: UpdatePlan, personId: string, chat: ReviewChat): Promise<boolean>;
   /** `action: completion`: the mission (active, this agent's) and the plan the person reviews. */
   proposeCompletion(
     signer: RequestingAgent,
@@ -167,7 +195,12 @@ export interface MissionService {
     summary: unknown,
   ): Promise<{ plan: CompletionPlan; mission: MissionRecord }>;
   /** The person accepted the completion: terminated as `completed`. False when it was no longer active. */
-  acceptCompletion(plan: CompletionPlan, personId: string): Promise<boolean>;
+  acceptCompletion(plan: CompletionPlan, personId: string, chat?: ReviewChat): Promise<boolean>;
+  /**
+   * The person did not accept the completion (§Mission Completion: follow-up questions "leaving the
+   * mission active"): logged, the mission stays active. False when it was no longer active.
+   */
+  declineCompletion(plan: CompletionPlan, personId: string, chat?: ReviewChat): Promise<boolean>;
   /** The person revoked the mission: terminated as `revoked`, its tokens revoked. False when not theirs or not active. */
   revoke(personId: string, s256: string): Promise<boolean>;
 }
@@ -259,6 +292,37 @@ export function parseMissionProposal(body: unknown, policy: IdentifierPolicy): M
   };
 }
 
+/** `http(s)://host[:port]` origins named in a text (Markdown links and bare URLs alike). */
+function originsIn(text: string): string[] {
+  const origins = new Set<string>();
+  for (const match of text.matchAll(/\bhttps?:\/\/[^\s<>()[\]"'`]+/gi)) {
+    try {
+      origins.add(new URL(match[0]).origin);
+    } catch {
+      // Not a URL after all: nothing to compare.
+    }
+  }
+  return [...origins];
+}
+
+/**
+ * The PS's judgement on an update (§Mission Update: "Both require the person's acceptance when the PS
+ * decides the change warrants it"; docs/spec-decisions.md, *Mission update review*): an update that
+ * names a server (an `http(s)` origin) the person did not approve for this mission widens it, and the
+ * person reviews it; any other update is accepted at once. Returns the origins that need the person.
+ */
+export function updateNeedsReview(description: string, approvedResources: readonly string[]): string[] {
+  const approved = new Set(approvedResources);
+  return originsIn(description).filter((origin) => !approved.has(origin));
+}
+
+function approvedResourcesOf(blob: Uint8Array): string[] {
+  const parsed = JSON.parse(new TextDecoder().decode(blob)) as { approved_resources?: unknown };
+  return Array.isArray(parsed.approved_resources)
+    ? parsed.approved_resources.filter((r): r is string => typeof r === 'string')
+    : [];
+}
+
 /** ISO 8601 in UTC, as the blob's timestamps are written. */
 function isoOf(date: Date): string {
   return date.toISOString();
@@ -275,6 +339,27 @@ export const PS_CAPABILITIES: readonly Capability[] = ['interaction'];
 
 export function createMissionService(deps: MissionServiceDeps): MissionService {
   const now = () => new Date(deps.clock.now());
+
+  /** Appends an accepted update with its own bytes, persisted as hashed (§Mission Update). */
+  async function appendUpdate(s256: string, text: string, by: 'ps' | 'person'): Promise<{ s256: string }> {
+    const bytes = UTF8.encode(
+      JSON.stringify({ mission_s256: s256, description: text, accepted_at: isoOf(now()) }),
+    );
+    const updateS256 = computeMissionS256(bytes);
+    await deps.store.append(s256, {
+      kind: 'update',
+      detail: { description: text, accepted_by: by },
+      s256: updateS256,
+      blob: bytes,
+    });
+    return { s256: updateS256 };
+  }
+
+  /** §Mission Log: clarification chats are part of the record. */
+  async function logChat(s256: string, about: 'update' | 'completion', chat: ReviewChat): Promise<void> {
+    if (chat.length === 0) return;
+    await deps.store.append(s256, { kind: 'clarification', detail: { about, turns: chat } });
+  }
 
   return {
     async propose(signer, body) {
@@ -378,22 +463,39 @@ export function createMissionService(deps: MissionServiceDeps): MissionService {
 
     async update(signer, s256, description) {
       const agent = agentRefOf(signer);
-      await assertMissionActive(deps.store, s256, now(), { agent });
+      const mission = await assertMissionActive(deps.store, s256, now(), { agent });
       const text = requireText(description, 'description', MAX_MISSION_TEXT_LENGTH);
-      const acceptedAt = now();
-      // The update's own bytes, persisted as hashed (§Mission Update: "so the sequence of accepted
-      // updates is verifiable"). Accepted on the PS's own judgement in this version (README, *Missions*).
-      const bytes = UTF8.encode(
-        JSON.stringify({ mission_s256: s256, description: text, accepted_at: isoOf(acceptedAt) }),
-      );
-      const updateS256 = computeMissionS256(bytes);
-      await deps.store.append(s256, {
-        kind: 'update',
-        detail: { description: text, accepted_by: 'ps' },
-        s256: updateS256,
-        blob: bytes,
+      const full = await deps.store.findFull(s256, { agent });
+      const unapproved = updateNeedsReview(text, full ? approvedResourcesOf(full.blob) : []);
+      if (unapproved.length > 0) {
+        await deps.store.append(s256, {
+          kind: 'update_proposed',
+          detail: { description: text, unapproved_resources: unapproved },
+        });
+        return {
+          review: { missionS256: s256, agent, description: text, unapprovedResources: unapproved },
+          mission,
+        };
+      }
+      return { accepted: await appendUpdate(s256, text, 'ps') };
+    },
+
+    async acceptUpdate(plan, personId, chat) {
+      const mission = await deps.store.findMission(plan.missionS256, { personId });
+      if (mission?.status !== 'active') return undefined;
+      await logChat(plan.missionS256, 'update', chat);
+      return appendUpdate(plan.missionS256, plan.description, 'person');
+    },
+
+    async declineUpdate(plan, personId, chat) {
+      const mission = await deps.store.findMission(plan.missionS256, { personId });
+      if (mission?.status !== 'active') return false;
+      await logChat(plan.missionS256, 'update', chat);
+      await deps.store.append(plan.missionS256, {
+        kind: 'update_declined',
+        detail: { description: plan.description },
       });
-      return { s256: updateS256 };
+      return true;
     },
 
     async proposeCompletion(signer, s256, summary) {
@@ -404,8 +506,22 @@ export function createMissionService(deps: MissionServiceDeps): MissionService {
       return { plan: { missionS256: s256, agent, summary: text }, mission };
     },
 
-    async acceptCompletion(plan, personId) {
+    async acceptCompletion(plan, personId, chat = []) {
+      const mission = await deps.store.findMission(plan.missionS256, { personId });
+      if (mission?.status !== 'active') return false;
+      await logChat(plan.missionS256, 'completion', chat);
       return deps.store.terminate(plan.missionS256, 'completed', now(), personId);
+    },
+
+    async declineCompletion(plan, personId, chat = []) {
+      const mission = await deps.store.findMission(plan.missionS256, { personId });
+      if (mission?.status !== 'active') return false;
+      await logChat(plan.missionS256, 'completion', chat);
+      await deps.store.append(plan.missionS256, {
+        kind: 'completion_declined',
+        detail: { summary: plan.summary },
+      });
+      return true;
     },
 
     async revoke(personId, s256) {

@@ -28,6 +28,8 @@ export type PendingKind =
   | 'mission'
   /** A completion proposal the person reviews (§Mission Completion). */
   | 'mission_completion'
+  /** A mission update the PS left to the person (§Mission Update). */
+  | 'mission_update'
   /** A four-party request the AS deferred, relayed to the agent (§AS Response; federation-relay.ts). */
   | 'federated_auth_token'
   /** A permission request the person decides (§Permission Endpoint). */

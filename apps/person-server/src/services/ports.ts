@@ -188,7 +188,9 @@ export type SecurityEventName =
   /** §Auth Token Delivery: an AS's auth token failed a check and was not forwarded. */
   | 'auth_token.rejected'
   /** §AS Response: an AS step the PS refused to relay (an interaction URL off the AS's origin, say). */
-  | 'as_step.rejected';
+  | 'as_step.rejected'
+  /** §Mission Endpoint Errors: an agent's repeated failures at a mission's own URL reached the limit. */
+  | 'mission.failures_throttled';
 
 export interface SecurityEvent {
   readonly event: SecurityEventName;

@@ -11,6 +11,8 @@ export interface NewPerson {
   readonly passwordHash: string;
   readonly displayName: string;
   readonly email?: string;
+  /** The organization the person belongs to (the `tenant` claim), when any. */
+  readonly tenant?: string;
 }
 
 export interface PersonStore extends PersonLookup {
@@ -54,6 +56,7 @@ export function createPrismaPersonStore(prisma: PrismaClient): PersonStore {
             passwordHash: person.passwordHash,
             displayName: person.displayName,
             email: person.email ?? null,
+            tenant: person.tenant ?? null,
           },
         ],
         skipDuplicates: true,
