@@ -112,6 +112,9 @@ export const VOLATILE_TABLES: ReadonlySet<string> = new Set([
   '_prisma_migrations',
   'replay_entry',
   'seen_agent_token',
+  // The PS's mission-failure throttle counts a refused mission request by design (§Mission Endpoint
+  // Errors: repeated failures are rate-limited), keyed by the agent and holding no mission reference.
+  'rate_limit_attempt',
 ]);
 
 async function rowCounter(database: Database): Promise<() => Promise<Record<string, number>>> {
@@ -140,7 +143,11 @@ export interface PersonServer extends RunningServer {
 }
 
 export async function startPersonServer(
-  options: { env?: Record<string, string>; outboundFetch?: OutboundFetch } = {},
+  options: {
+    env?: Record<string, string>;
+    outboundFetch?: OutboundFetch;
+    remoteKeys?: IssuerKeyResolver;
+  } = {},
 ): Promise<PersonServer> {
   const { db, drop } = await createTestDatabase({ migrationsDir: PS_MIGRATIONS });
   const data = await scratch('conf-ps-');
@@ -164,7 +171,7 @@ export async function startPersonServer(
     clock,
     psKeys,
     apKeys,
-    remoteKeys: resolverFor(parties),
+    remoteKeys: options.remoteKeys ?? resolverFor(parties),
     logger: false,
     keepDatabaseOpen: true,
     pendingSleep: async () => undefined,
@@ -252,7 +259,7 @@ export async function startAuthServer(
 }
 
 export async function startResourceServer(
-  options: { env?: Record<string, string> } = {},
+  options: { env?: Record<string, string>; remoteKeys?: IssuerKeyResolver } = {},
 ): Promise<RunningServer & { readonly keys: KeyRing }> {
   const { db, drop } = await createTestDatabase({ migrationsDir: RS_MIGRATIONS });
   const data = await scratch('conf-rs-');
@@ -270,7 +277,7 @@ export async function startResourceServer(
     database: db,
     clock,
     keys,
-    remoteKeys: resolverFor(parties),
+    remoteKeys: options.remoteKeys ?? resolverFor(parties),
     logger: false,
     keepDatabaseOpen: true,
   });

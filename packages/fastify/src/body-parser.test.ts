@@ -16,8 +16,8 @@ describe('parseJsonBody', () => {
     );
   });
 
-  it('round-trips JSON values without forbidden member names', () => {
-    const safe = fc.jsonValue().filter((v) => !/__proto__|"constructor"/.test(JSON.stringify(v)));
+  it('round-trips JSON values without forbidden member names or NUL', () => {
+    const safe = fc.jsonValue().filter((v) => !/__proto__|"constructor"|\\u0000/.test(JSON.stringify(v)));
     fc.assert(
       fc.property(safe, (value) => {
         expect(parseJsonBody(Buffer.from(JSON.stringify(value)))).toEqual(JSON.parse(JSON.stringify(value)));
@@ -31,5 +31,12 @@ describe('parseJsonBody', () => {
 
   it('accepts a "constructor" member that is not a prototype carrier', () => {
     expect(parseJsonBody(Buffer.from('{"constructor":"x"}'))).toEqual({ constructor: 'x' });
+  });
+
+  it('refuses a NUL (\\u0000) in a string or a member name: PostgreSQL text cannot hold it', () => {
+    for (const text of ['{"a":"x\\u0000y"}', '{"a\\u0000":1}', '["\\u0000"]', '{"a":{"b":["\\u0000"]}}']) {
+      expect(() => parseJsonBody(Buffer.from(text)), text).toThrow(InvalidRequest);
+    }
+    expect(parseJsonBody(Buffer.from('{"a":"\\u0041"}'))).toEqual({ a: 'A' });
   });
 });

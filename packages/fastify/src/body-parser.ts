@@ -9,13 +9,18 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 /** `application/json` and any `+json` structured suffix (RFC 6839), parameters ignored. */
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.!#$&^-]+\+)?json\s*(?:;|$)/i;
 
-/** Only bodies that could carry these keys (directly or through a `\u` escape) need the reviver. */
+/** Only bodies that could carry these keys or a NUL (directly or through a `\u` escape) need the reviver. */
 const SUSPICIOUS = /__proto__|constructor|\\u/;
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
 function rejectPollution(this: unknown, key: string, value: unknown): unknown {
   if (key === '__proto__') throw new InvalidRequest('The JSON body contains a forbidden member name.');
+  // `\u0000` decodes to NUL, which PostgreSQL text and jsonb cannot hold: refused here, as bad input,
+  // rather than failing the store later as a 500 (raw control characters are already invalid JSON).
+  if (key.includes('\0') || (typeof value === 'string' && value.includes('\0'))) {
+    throw new InvalidRequest('The JSON body contains a NUL character.');
+  }
   if (
     key === 'constructor' &&
     typeof value === 'object' &&

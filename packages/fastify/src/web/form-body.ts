@@ -20,6 +20,10 @@ export function parseFormBody(bytes: Buffer): FormBody {
   let count = 0;
   for (const [name, value] of params) {
     if (++count > MAX_FIELDS) throw new InvalidRequest('The form has too many fields.');
+    // `%00` decodes to NUL, which PostgreSQL text cannot hold: bad input, not a 500 at the store.
+    if (name.includes('\0') || value.includes('\0')) {
+      throw new InvalidRequest('The form contains a NUL character.');
+    }
     const previous = out[name];
     if (previous === undefined) out[name] = value;
     else if (Array.isArray(previous)) previous.push(value);
