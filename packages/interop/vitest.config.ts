@@ -1,0 +1,14 @@
+import { defineProject } from 'vitest/config';
+
+export default defineProject({
+  resolve: { conditions: ['source'] },
+  // Vite applies `resolve.conditions` to the client only; tests run in the SSR (node) environment.
+  ssr: { resolve: { conditions: ['source'] } },
+  test: {
+    name: 'interop',
+    include: ['test/**/*.test.ts'],
+    // Real servers (ours and the peers') on loopback ports: bounded per file.
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+  },
+});
