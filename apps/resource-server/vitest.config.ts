@@ -10,5 +10,7 @@ export default defineProject({
     // Each file opens its own database (PGlite or PostgreSQL); the first migration takes a moment.
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // eventsource-parser (used by the MCP SDK client) exports TypeScript under `source`: Vite transforms both.
+    server: { deps: { inline: ['@modelcontextprotocol/sdk', 'eventsource-parser'] } },
   },
 });

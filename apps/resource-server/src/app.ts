@@ -23,15 +23,18 @@ import { registerChainRoutes } from './routes/chain.js';
 import type { AppContext } from './routes/context.js';
 import { registerInteractionRoutes } from './routes/interaction.js';
 import { registerJournalRoute } from './routes/journal.js';
+import { registerMcpRoutes } from './routes/mcp.js';
 import { registerMeRoute } from './routes/me.js';
 import { registerNotesRoutes } from './routes/notes.js';
 import { registerPendingRoute } from './routes/pending.js';
 import { registerRevocationRoute } from './routes/revocation.js';
+import { registerSessionsRoutes } from './routes/sessions.js';
 import { registerSignInRoutes } from './routes/signin.js';
 import { createAccessService } from './services/access-service.js';
 import { createChainAgentProvider } from './services/chain-agent-provider.js';
 import { createChainFetch } from './services/chain-fetch.js';
 import { createChainService } from './services/chain-service.js';
+import { createMcpService } from './services/mcp-server.js';
 import { createNotesService } from './services/notes-service.js';
 import { createPendingService } from './services/pending-service.js';
 import { createRevocationService } from './services/revocation-service.js';
@@ -66,6 +69,15 @@ export interface AppDeps {
   readonly revocationRefresh?: RevocationRefreshOptions;
   /** Outbound HTTP of call chaining (default: through the egress policy). Tests inject one. */
   readonly chainFetch?: FetchLike;
+  /** Long polls of the pending URLs (`Prefer: wait=N`): tests inject a sleep that does not wait. */
+  readonly pendingWait?: PendingWaitOptions;
+}
+
+export interface PendingWaitOptions {
+  /** Default: a real timer. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** How often a long poll re-reads its record (default 250 ms). */
+  readonly pollIntervalMs?: number;
 }
 
 /** Starts calling `tick` every `intervalMs`; returns the function that stops it. `tick` never rejects. */
@@ -189,9 +201,21 @@ export async function buildApp(config: ResourceServerConfig, deps: AppDeps): Pro
       clock,
       interactionUrl: `${issuer}/interaction`,
       ttlSeconds: config.PENDING_TTL_SECONDS,
+      ...(deps.pendingWait?.sleep === undefined ? {} : { sleep: deps.pendingWait.sleep }),
+      ...(deps.pendingWait?.pollIntervalMs === undefined
+        ? {}
+        : { pollIntervalMs: deps.pendingWait.pollIntervalMs }),
     }),
     sessionTokens: createSessionTokenService({
       store: createPrismaSessionTokenStore(prisma),
+      // Session grants share the `(iss, jti)` revocation state as (this issuer, grant id).
+      revocations: {
+        isRevoked: (grantId) => revocationSet.isRevoked(issuer, grantId),
+        async revoke({ grantId, expiresAt, revokedBy, at }) {
+          await revocationStore.recordRevocation({ iss: issuer, jti: grantId, revokedBy, at, expiresAt });
+          revocationSet.add(issuer, grantId, expiresAt);
+        },
+      },
       clock,
       ttlSeconds: config.SESSION_TOKEN_TTL_SECONDS,
       rollSeconds: config.SESSION_TOKEN_ROLL_SECONDS,
@@ -236,11 +260,13 @@ export async function buildApp(config: ResourceServerConfig, deps: AppDeps): Pro
   registerMeRoute(app, context);
   registerAuthorizationRoute(app, context);
   registerNotesRoutes(app, context);
+  registerMcpRoutes(app, context, createMcpService({ notes: context.notes, noteStore }));
   registerRevocationRoute(app, context);
   registerJournalRoute(app, context);
   registerPendingRoute(app, context);
   registerSignInRoutes(app, context);
   registerInteractionRoutes(app, context);
+  registerSessionsRoutes(app, context);
   registerMetadataRoute(app, DWK.agent, chainAgent.metadata);
   if (config.DOWNSTREAM_RESOURCE !== undefined) {
     const client = new ChainingClient({

@@ -1,10 +1,13 @@
 import type { ResourceMetadata } from '@aauth-ref/core';
+import { MCP_VOCABULARY } from './services/mcp-tools.js';
 
 /** The resource's metadata document (§Resource Metadata). Only endpoints this server implements are listed. */
 
 export const JWKS_PATH = '/.well-known/jwks.json';
 export const AUTHORIZE_PATH = '/authorize';
 export const REVOKE_PATH = '/revoke';
+/** The MCP server (R3 §MCP Vocabulary: its discovery endpoint is the MCP server URL). */
+export const MCP_PATH = '/mcp';
 
 /**
  * Components an agent must cover beyond the profile's (`additional_signature_components`). They
@@ -19,7 +22,10 @@ export interface ResourceMetadataOptions {
   readonly signatureWindow: number;
 }
 
-export function buildResourceMetadata(options: ResourceMetadataOptions): ResourceMetadata {
+/** R3 §Resource Metadata Extensions: vocabulary URI → discovery endpoint. */
+export type ResourceMetadataWithR3 = ResourceMetadata & { r3_vocabularies: Record<string, string> };
+
+export function buildResourceMetadata(options: ResourceMetadataOptions): ResourceMetadataWithR3 {
   const { issuer } = options;
   return {
     issuer,
@@ -34,5 +40,6 @@ export function buildResourceMetadata(options: ResourceMetadataOptions): Resourc
     signature_window: options.signatureWindow,
     additional_signature_components: [...BODY_SIGNATURE_COMPONENTS],
     revocation_endpoint: `${issuer}${REVOKE_PATH}`,
+    r3_vocabularies: { [MCP_VOCABULARY]: `${issuer}${MCP_PATH}` },
   };
 }

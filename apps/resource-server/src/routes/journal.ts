@@ -3,7 +3,7 @@ import { type RouteAAuthConfig, replyPending, replyRequirement } from '@aauth-re
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_NOTEBOOK, NOTES_READ } from '../scopes.js';
 import { type AppContext, presentedOf, replyChallenge } from './context.js';
-import { readSessionCredential } from './session-credential.js';
+import { readSessionCredential, sessionSignerOf } from './session-credential.js';
 
 /**
  * `GET /api/journal` — resource-managed access (two-party, §Resource-Managed Authorization). An agent
@@ -24,7 +24,7 @@ export function registerJournalRoute(app: FastifyInstance, context: AppContext):
       // A session token is never a bearer token (§AAuth-Access Security).
       if (presented === null)
         throw new SignatureInvalidRequest('A session token must be sent on a signed request.');
-      const session = await context.sessionTokens.authenticate(credential, presented.keyThumbprint);
+      const session = await context.sessionTokens.authenticate(credential, sessionSignerOf(presented));
       if (session.rolled !== undefined) {
         reply.header('aauth-access', serializeAAuthAccess(session.rolled));
         request.log.info({ event: 'session_token.rolled' }, 'session token rolled');

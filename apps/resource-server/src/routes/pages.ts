@@ -13,7 +13,7 @@ export async function sendRsPage(
 ): Promise<FastifyReply> {
   const session = await context.sessions.current(request);
   const nav = session
-    ? html`<form method="post" action="/signout" class="inline">${await context.sessions.csrfField(request, reply)}<button type="submit" class="secondary">Sign out</button></form>`
+    ? html`<a href="/sessions">Connected agents</a> <form method="post" action="/signout" class="inline">${await context.sessions.csrfField(request, reply)}<button type="submit" class="secondary">Sign out</button></form>`
     : html`<a href="/signin">Sign in</a>`;
   reply.header('cache-control', 'no-store');
   return sendPage(reply, renderPage({ title, body, siteName: context.siteName, nav }), status);

@@ -1,4 +1,11 @@
-import { type AAuthRequirement, epochSeconds, Forbidden, Gone, serializeAAuthAccess } from '@aauth-ref/core';
+import {
+  type AAuthRequirement,
+  epochSeconds,
+  Forbidden,
+  Gone,
+  parsePreferWait,
+  serializeAAuthAccess,
+} from '@aauth-ref/core';
 import { type RouteAAuthConfig, replyPending } from '@aauth-ref/fastify';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { DEFAULT_NOTEBOOK, hasScopes, NOTES_READ } from '../scopes.js';
@@ -12,6 +19,9 @@ import { type AppContext, presentedOf } from './context.js';
  * gets `404`. An approved interaction answers `200` with `AAuth-Access`; a held invocation runs on
  * the first poll that presents a sufficient auth token, and the same auth token gets its stored
  * result again until the token's `exp` (§Deferred Delivery). Otherwise terminal records are `410`.
+ * An interaction's poll honours `Prefer: wait=N` up to the service's bound (a long poll that answers
+ * as soon as the person acts); a held invocation's does not wait, since only the agent's next poll
+ * (with an auth token) can move it.
  */
 const POLL: RouteAAuthConfig = { schemes: ['jwt'] };
 
@@ -117,12 +127,22 @@ export function registerPendingRoute(app: FastifyInstance, context: AppContext):
       });
     }
 
-    const open = await pending.settle(record);
+    let open = await pending.settle(record);
+    if (open.status !== 'approved') {
+      await pending.pace(open);
+      // §Deferred Responses: `Prefer: wait=N` holds the poll until the person acts, bounded by us.
+      const wait = parsePreferWait(request.headers.prefer, pending.maxWaitSeconds) ?? 0;
+      if (wait > 0) open = await pending.settle(await pending.awaitChange(open, wait));
+    }
     if (open.status === 'approved') {
       const scope = open.scope ?? NOTES_READ;
+      // Delivered to an agent token: the grant follows the agent across key rotations.
       const { token, row } = context.sessionTokens.mint({
         userId: open.userId!,
         agentJkt: open.ownerJkt,
+        ...(presented.kind === 'agent'
+          ? { agent: { iss: presented.claims.iss, sub: presented.claims.sub } }
+          : {}),
         scope,
       });
       if (!(await pending.store.deliverSession(open.id, new Date(clock.now()), row))) {
@@ -135,7 +155,6 @@ export function registerPendingRoute(app: FastifyInstance, context: AppContext):
         .header('cache-control', 'no-store')
         .send({ status: 'authorized', scope });
     }
-    await pending.pace(open);
     const answer = pending.openAnswer(open);
     return replyPending(reply, {
       location,

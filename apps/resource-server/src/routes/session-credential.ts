@@ -1,5 +1,17 @@
 import { InvalidRequest, parseAuthorizationAAuth, SignatureInvalidRequest } from '@aauth-ref/core';
 import type { FastifyRequest } from 'fastify';
+import type { Presented } from '../services/access-service.js';
+import type { SessionSigner } from '../services/session-tokens.js';
+
+/** The signer a session token is checked against: the key, plus the agent identity of an agent token. */
+export function sessionSignerOf(presented: NonNullable<Presented>): SessionSigner {
+  return presented.kind === 'agent'
+    ? {
+        keyThumbprint: presented.keyThumbprint,
+        agent: { iss: presented.claims.iss, sub: presented.claims.sub },
+      }
+    : { keyThumbprint: presented.keyThumbprint };
+}
 
 /**
  * The session token of `Authorization: AAuth <token68>` (§AAuth-Access Response Header), or

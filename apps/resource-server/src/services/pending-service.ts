@@ -115,6 +115,9 @@ export interface NewSessionTokenRow {
   readonly grantId: string;
   readonly userId: string;
   readonly agentJkt: string;
+  /** The agent identity (agent token `iss`, `sub`) the grant is bound to; `null` = bound to `agentJkt`. */
+  readonly agentIss: string | null;
+  readonly agentSub: string | null;
   readonly scope: string;
   readonly issuedAt: Date;
   readonly expiresAt: Date;
@@ -153,6 +156,12 @@ export interface PendingServiceDeps {
   readonly interactionUrl: string;
   readonly ttlSeconds: number;
   readonly retryAfterSeconds?: number;
+  /** Long-poll bound (default 30 s): `Prefer: wait=N` never holds a poll longer. */
+  readonly maxWaitSeconds?: number;
+  /** How often a long poll re-reads the record (default 250 ms). */
+  readonly pollIntervalMs?: number;
+  /** Real-time sleep between those reads (tests inject one that does not wait). */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 /** What a poll of a still-open request owes the agent. */
@@ -170,6 +179,9 @@ export type CodeLookup =
   | { readonly kind: 'open'; readonly record: PendingRecord };
 
 const DEFAULT_RETRY_AFTER = 2;
+const DEFAULT_MAX_WAIT_SECONDS = 30;
+const DEFAULT_POLL_INTERVAL_MS = 250;
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const PENDING_ID = /^[A-Za-z0-9_-]{43}$/;
 
 /** 32 random bytes: 256 bits, far above §Pending URL Security's "unguessable". */
@@ -190,6 +202,8 @@ export interface PendingService {
   readonly store: PendingStore;
   readonly retryAfterSeconds: number;
   readonly interactionUrl: string;
+  /** The most a poll's `Prefer: wait=N` is honoured for, in seconds. */
+  readonly maxWaitSeconds: number;
   /** A resource-managed interaction: the record and its `requirement=interaction`. */
   createInteraction(ownerJkt: string, scope: string): Promise<{ id: string; requirement: AAuthRequirement }>;
   /** A held invocation (§Deferred Delivery) with the resource token offered for it. */
@@ -211,6 +225,13 @@ export interface PendingService {
   settle(record: PendingRecord): Promise<PendingRecord>;
   /** `slow_down` when polled sooner than `Retry-After`; else records the poll. */
   pace(record: PendingRecord): Promise<void>;
+  /**
+   * The long poll of §Deferred Responses (`Prefer: wait=N`, [RFC7240]): re-reads `record` every
+   * interval for at most `waitSeconds` (capped at `maxWaitSeconds`) and returns as soon as its status
+   * changed, it ended or its time is up; otherwise the last read once the wait is over. Records the
+   * poll at the end, so the agent's `Retry-After` counts from the answer it got.
+   */
+  awaitChange(record: PendingRecord, waitSeconds: number): Promise<PendingRecord>;
   /** The `202` of an open record. */
   openAnswer(record: PendingRecord, requirement?: AAuthRequirement): OpenPoll;
   lookupCode(input: string): Promise<CodeLookup>;
@@ -223,6 +244,9 @@ export interface PendingService {
 export function createPendingService(deps: PendingServiceDeps): PendingService {
   const { store, clock } = deps;
   const retryAfter = deps.retryAfterSeconds ?? DEFAULT_RETRY_AFTER;
+  const maxWaitSeconds = deps.maxWaitSeconds ?? DEFAULT_MAX_WAIT_SECONDS;
+  const pollIntervalMs = deps.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+  const sleep = deps.sleep ?? defaultSleep;
   const now = () => new Date(clock.now());
   // A poll a little early is tolerated: clients round and networks jitter (as at the PS).
   const minIntervalMs = (seconds: number) => seconds * 1000 - Math.max(500, seconds * 200);
@@ -241,6 +265,7 @@ export function createPendingService(deps: PendingServiceDeps): PendingService {
     store,
     retryAfterSeconds: retryAfter,
     interactionUrl: deps.interactionUrl,
+    maxWaitSeconds,
 
     async createInteraction(ownerJkt, scope) {
       const at = now();
@@ -333,6 +358,23 @@ export function createPendingService(deps: PendingServiceDeps): PendingService {
         });
       }
       await store.markPolled(record.id, at);
+    },
+
+    async awaitChange(record, waitSeconds) {
+      const wait = Math.min(Math.max(0, Math.floor(waitSeconds)), maxWaitSeconds);
+      const rounds = Math.floor((wait * 1000) / pollIntervalMs);
+      if (rounds === 0) return record;
+      let current = record;
+      for (let i = 0; i < rounds; i++) {
+        await sleep(pollIntervalMs);
+        const next = await store.find(record.id);
+        if (!next) throw new Gone('This pending request has ended.');
+        current = next;
+        const changed = next.status !== record.status || next.terminalAt !== null;
+        if (changed || clock.now() >= next.expiresAt.getTime()) break;
+      }
+      await store.markPolled(record.id, now());
+      return current;
     },
 
     openAnswer(record, requirement) {

@@ -1,4 +1,4 @@
-import type { SessionTokenStore } from '../services/session-tokens.js';
+import type { GrantRow, SessionTokenStore } from '../services/session-tokens.js';
 import type { PrismaClient } from './prisma.js';
 
 /** `session_token` rows, keyed by the token's SHA-256 (the plaintext is never stored). */
@@ -18,6 +18,26 @@ export function createPrismaSessionTokenStore(prisma: PrismaClient): SessionToke
         await tx.sessionToken.create({ data: { ...next } });
         return true;
       });
+    },
+    async listGrants(userId, after) {
+      const rows = await prisma.sessionToken.findMany({
+        where: { userId, expiresAt: { gt: after } },
+        orderBy: { issuedAt: 'desc' },
+      });
+      const grants = new Map<string, GrantRow>();
+      for (const row of rows) {
+        const seen = grants.get(row.grantId);
+        // Rows come newest first: the first is the grant's current token, the last its first.
+        grants.set(
+          row.grantId,
+          seen ? { ...seen, grantCreatedAt: row.issuedAt } : { ...row, grantCreatedAt: row.issuedAt },
+        );
+      }
+      return [...grants.values()];
+    },
+    async findGrant(grantId) {
+      const row = await prisma.sessionToken.findFirst({ where: { grantId }, orderBy: { issuedAt: 'desc' } });
+      return row ?? undefined;
     },
   };
 }

@@ -18,7 +18,7 @@ import {
   type TestIssuer,
 } from '@aauth-ref/testkit';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { buildApp, MIGRATIONS_DIR } from '../../src/app.js';
+import { type AppDeps, buildApp, MIGRATIONS_DIR } from '../../src/app.js';
 import { loadConfig, type ResourceServerConfig } from '../../src/config.js';
 import { createPrismaClient, type PrismaClient } from '../../src/stores/prisma.js';
 
@@ -58,7 +58,10 @@ export function createIssuers(): Issuers {
   };
 }
 
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(
+  env: Record<string, string> = {},
+  extraDeps: Pick<AppDeps, 'pendingWait'> = {},
+): Promise<TestApp> {
   const { db, drop } = await createTestDatabase({ migrationsDir: MIGRATIONS_DIR });
   const dataDir = await mkdtemp(join(tmpdir(), 'rs-test-'));
   const config = loadConfig({ AAUTH_DEV: '1', LOG_LEVEL: 'silent', DATA_DIR: dataDir, ...env });
@@ -75,6 +78,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
       remoteKeys: createLocalKeyResolver([issuers.ps, issuers.ps2, issuers.ap, issuers.as]),
       logger: false,
       keepDatabaseOpen: true,
+      ...extraDeps,
     });
   const app = await build();
   const t: TestApp = {
