@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { hashPassword } from '@aauth-ref/fastify';
 import {
   AdminCliError,
+  type AdminCommand,
   type AdminIo,
   EXIT,
   formatJson,
@@ -9,6 +10,7 @@ import {
   notFound,
   parseCommand,
   readNewPassword,
+  runAdminCommand,
   usageError,
 } from '@aauth-ref/fastify/admin-cli';
 import { seedPolicyFile } from '../seed-policy.js';
@@ -227,9 +229,7 @@ async function policyLoad(args: readonly string[], io: AdminIo, open: Open): Pro
   });
 }
 
-const COMMANDS: Readonly<
-  Record<string, (args: readonly string[], io: AdminIo, open: Open) => Promise<number>>
-> = {
+const COMMANDS: Readonly<Record<string, AdminCommand<AsAdminSession>>> = {
   'users create': usersCreate,
   'users list': usersList,
   'users set-password': usersSetPassword,
@@ -250,30 +250,5 @@ export async function runAsAdminCli(
   io: AdminIo,
   open: Open = () => openAsAdminSession(),
 ): Promise<number> {
-  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
-    (argv.length === 0 ? io.stderr : io.stdout).write(`${AS_ADMIN_USAGE}\n`);
-    return argv.length === 0 ? EXIT.usage : EXIT.ok;
-  }
-  const command = COMMANDS[`${argv[0]} ${argv[1] ?? ''}`];
-  if (!command) {
-    io.stderr.write(`${NAME}: unknown command "${argv.slice(0, 2).join(' ')}"\n\n${AS_ADMIN_USAGE}\n`);
-    return EXIT.usage;
-  }
-  const rest = argv.slice(2);
-  if (rest.includes('--help') || rest.includes('-h')) {
-    io.stdout.write(`${AS_ADMIN_USAGE}\n`);
-    return EXIT.ok;
-  }
-  try {
-    return await command(rest, io, open);
-  } catch (err) {
-    if (err instanceof AdminCliError) {
-      io.stderr.write(`${NAME}: ${err.message}\n`);
-      if (err.exitCode === EXIT.usage) io.stderr.write(`(${NAME} --help lists the commands)\n`);
-      return err.exitCode;
-    }
-    // A ConfigError lists every problem by variable name (never a value); else the database's message.
-    io.stderr.write(`${NAME}: ${err instanceof Error ? err.message : String(err)}\n`);
-    return EXIT.environment;
-  }
+  return runAdminCommand({ name: NAME, usage: AS_ADMIN_USAGE, commands: COMMANDS }, argv, io, open);
 }

@@ -1,6 +1,7 @@
 import { hashPassword } from '@aauth-ref/fastify';
 import {
   AdminCliError,
+  type AdminCommand,
   type AdminIo,
   EXIT,
   formatJson,
@@ -8,6 +9,7 @@ import {
   notFound,
   parseCommand,
   readNewPassword,
+  runAdminCommand,
   usageError,
 } from '@aauth-ref/fastify/admin-cli';
 import { findTokenOwner, listLiveTokens, listPersons, replacePassword } from './queries.js';
@@ -205,9 +207,7 @@ async function tokensRevoke(args: readonly string[], io: AdminIo, open: Open): P
   });
 }
 
-const COMMANDS: Readonly<
-  Record<string, (args: readonly string[], io: AdminIo, open: Open) => Promise<number>>
-> = {
+const COMMANDS: Readonly<Record<string, AdminCommand<PsAdminSession>>> = {
   'person create': personCreate,
   'person list': personList,
   'person set-password': personSetPassword,
@@ -225,31 +225,5 @@ export async function runPsAdminCli(
   io: AdminIo,
   open: Open = () => openPsAdminSession(),
 ): Promise<number> {
-  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
-    (argv.length === 0 ? io.stderr : io.stdout).write(`${PS_ADMIN_USAGE}\n`);
-    return argv.length === 0 ? EXIT.usage : EXIT.ok;
-  }
-  const key = `${argv[0]} ${argv[1] ?? ''}`;
-  const command = COMMANDS[key];
-  if (!command) {
-    io.stderr.write(`${NAME}: unknown command "${argv.slice(0, 2).join(' ')}"\n\n${PS_ADMIN_USAGE}\n`);
-    return EXIT.usage;
-  }
-  const rest = argv.slice(2);
-  if (rest.includes('--help') || rest.includes('-h')) {
-    io.stdout.write(`${PS_ADMIN_USAGE}\n`);
-    return EXIT.ok;
-  }
-  try {
-    return await command(rest, io, open);
-  } catch (err) {
-    if (err instanceof AdminCliError) {
-      io.stderr.write(`${NAME}: ${err.message}\n`);
-      if (err.exitCode === EXIT.usage) io.stderr.write(`(${NAME} --help lists the commands)\n`);
-      return err.exitCode;
-    }
-    // A ConfigError lists every problem by variable name (never a value); else the database's message.
-    io.stderr.write(`${NAME}: ${err instanceof Error ? err.message : String(err)}\n`);
-    return EXIT.environment;
-  }
+  return runAdminCommand({ name: NAME, usage: PS_ADMIN_USAGE, commands: COMMANDS }, argv, io, open);
 }

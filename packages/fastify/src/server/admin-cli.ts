@@ -151,3 +151,57 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
 export function formatJson(value: unknown): string {
   return `${JSON.stringify(value, null, 2)}\n`;
 }
+
+/** One command of an operator CLI: its arguments after the two command words. */
+export type AdminCommand<S> = (
+  args: readonly string[],
+  io: AdminIo,
+  open: () => Promise<S>,
+) => Promise<number>;
+
+export interface AdminCliSpec<S> {
+  /** The program name used in messages (`aauth-ps-admin`). */
+  readonly name: string;
+  readonly usage: string;
+  /** Keyed by the two command words, `'person create'`. */
+  readonly commands: Readonly<Record<string, AdminCommand<S>>>;
+}
+
+/**
+ * Runs one command of an operator CLI and returns its exit code: usage and `--help`, an unknown
+ * command, and the mapping of failures — an `AdminCliError` keeps its code; anything else (a
+ * `ConfigError` names variables, never values; the database's own message) is `EXIT.environment`.
+ */
+export async function runAdminCommand<S>(
+  spec: AdminCliSpec<S>,
+  argv: readonly string[],
+  io: AdminIo,
+  open: () => Promise<S>,
+): Promise<number> {
+  const { name, usage } = spec;
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    (argv.length === 0 ? io.stderr : io.stdout).write(`${usage}\n`);
+    return argv.length === 0 ? EXIT.usage : EXIT.ok;
+  }
+  const command = spec.commands[`${argv[0]} ${argv[1] ?? ''}`];
+  if (!command) {
+    io.stderr.write(`${name}: unknown command "${argv.slice(0, 2).join(' ')}"\n\n${usage}\n`);
+    return EXIT.usage;
+  }
+  const rest = argv.slice(2);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout.write(`${usage}\n`);
+    return EXIT.ok;
+  }
+  try {
+    return await command(rest, io, open);
+  } catch (err) {
+    if (err instanceof AdminCliError) {
+      io.stderr.write(`${name}: ${err.message}\n`);
+      if (err.exitCode === EXIT.usage) io.stderr.write(`(${name} --help lists the commands)\n`);
+      return err.exitCode;
+    }
+    io.stderr.write(`${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT.environment;
+  }
+}
