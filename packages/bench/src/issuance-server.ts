@@ -38,6 +38,7 @@ import { createPrismaPersonStore } from '@aauth-ref/person-server/stores/prisma-
 import { createTestIssuer } from '@aauth-ref/testkit';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { type ProfileSummary, startProfiling } from './profile.js';
+import { explainHotQueries, seedMissionS256, seedScale } from './scale-seed.js';
 
 /** What the parent (load generator) sends: identifiers, the agent's key and token, the AP's public keys. */
 export interface IssuanceWorld {
@@ -56,12 +57,49 @@ export interface CryptoCosts {
 
 const world = JSON.parse(process.env.BENCH_WORLD ?? '') as IssuanceWorld;
 const dataDir = await mkdtemp(join(tmpdir(), 'aauth-bench-ps-'));
-const { db, drop } = await createTestDatabase({
+const { db, drop, url } = await createTestDatabase({
   migrationsDir: MIGRATIONS_DIR,
   ...(process.env.BENCH_PG_URL ? { url: process.env.BENCH_PG_URL } : {}),
 });
 const prisma = createPrismaClient(db);
 await seedDemoPersons(createPrismaPersonStore(prisma));
+
+// --- The scaling profile (`bench:scale`): seeded rows and one mission of the agent's own ------------------
+
+const agentClaims = JSON.parse(
+  Buffer.from(world.agent.token.split('.')[1]!, 'base64url').toString('utf8'),
+) as { sub: string };
+const personIds = (await prisma.person.findMany({ select: { id: true }, orderBy: { username: 'asc' } })).map(
+  (p) => p.id,
+);
+const seedCounts = {
+  personTokens: Number(process.env.BENCH_SEED_PERSON_TOKENS ?? 0),
+  missions: Number(process.env.BENCH_SEED_MISSIONS ?? 0),
+};
+let seedSeconds: { personTokensS: number; missionsS: number } | undefined;
+if ((seedCounts.personTokens > 0 || seedCounts.missions > 0) && url) {
+  seedSeconds = await seedScale(url, {
+    ...seedCounts,
+    ps: world.ps,
+    agentIss: world.ap.issuer,
+    personIds,
+    resource: world.resource,
+  });
+}
+/** An active mission owned by the benchmark agent, for `POST /mission/{s256}` updates. */
+const agentMission = seedMissionS256(-1);
+await prisma.mission.create({
+  data: {
+    s256: agentMission,
+    blob: Buffer.from('{"description":"bench mission"}'),
+    agentIss: world.ap.issuer,
+    agentSub: agentClaims.sub,
+    personId: personIds[0]!,
+    status: 'active',
+    approvedAt: new Date(),
+    description: 'bench mission',
+  },
+});
 const config = loadConfig({
   AAUTH_DEV: '1',
   LOG_LEVEL: 'silent',
@@ -227,7 +265,7 @@ function measureCrypto(iterations = 3000): CryptoCosts {
 await app.listen({ host: '127.0.0.1', port: 0 });
 const address = app.server.address();
 if (address === null || typeof address === 'string') throw new Error('no TCP address');
-process.send?.({ type: 'listening', port: address.port, resourceToken });
+process.send?.({ type: 'listening', port: address.port, resourceToken, agentMission, seedSeconds });
 
 let stopProfile: (() => Promise<ProfileSummary>) | undefined;
 let closing: Promise<void> | undefined;
@@ -244,6 +282,15 @@ function shutdown(): Promise<void> {
 process.on('message', (message: unknown) => {
   const { type, action } = (message ?? {}) as { type?: string; action?: string };
   if (type === 'crypto') process.send?.({ type: 'crypto', costs: measureCrypto() });
+  if (type === 'explain' && url) {
+    void explainHotQueries(url, {
+      agentIss: world.ap.issuer,
+      agentSub: agentClaims.sub,
+      resource: world.resource,
+      personId: personIds[0]!,
+      missionS256: agentMission,
+    }).then((plans) => process.send?.({ type: 'explain', plans }));
+  }
   if (type === 'profile' && action === 'start') {
     void startProfiling().then((stop) => {
       stopProfile = stop;

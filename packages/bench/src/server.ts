@@ -134,6 +134,12 @@ process.on('message', (message: unknown) => {
     stopProfile = undefined;
     void stop().then((summary) => process.send?.({ type: 'profile', summary }));
   }
+  if (type === 'memory') {
+    // `bench:scale` starts this process with --expose-gc: a full collection first, so heapUsed is live data.
+    (globalThis as { gc?: () => void }).gc?.();
+    const { rss, heapUsed } = process.memoryUsage();
+    process.send?.({ type: 'memory', rss, heapUsed });
+  }
   if (type === 'stop') void shutdown();
 });
 process.on('disconnect', () => void shutdown());
