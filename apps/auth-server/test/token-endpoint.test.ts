@@ -297,6 +297,43 @@ describe('request body (§PS-to-AS Token Request)', () => {
     expectProblem(await requestToken(['x']), 400, 'invalid_request');
   });
 
+  /** An upstream auth token (call chaining): issued to the intermediary, whose agent token `iss` is `aud`. */
+  function upstreamToken(issuer = t.parties.ps, aud = t.parties.ap.issuer) {
+    return issuer.issue(
+      'auth',
+      {
+        aud,
+        ps: t.parties.ps.issuer,
+        sub: 'upstream-sub',
+        cnf: { jwk: makeKeyPair().jwk },
+        scope: 'read',
+      } as never,
+      { clock: t.clock, lifetimeSeconds: 600 },
+    );
+  }
+
+  it('§Upstream Token Verification: an upstream_token from the calling PS with aud = the intermediary is accepted', async () => {
+    const tokens = makeRequestTokens(t, { scope: 'read' });
+    const res = await requestToken({ ...tokens.body, upstream_token: upstreamToken() });
+    expect(res.statusCode).toBe(200);
+    expect(typeof (res.json() as { auth_token: unknown }).auth_token).toBe('string');
+  });
+
+  it('§Upstream Token Verification: aud other than the intermediary agent token iss is 400 invalid_request', async () => {
+    const tokens = makeRequestTokens(t, { scope: 'read' });
+    const res = await requestToken({
+      ...tokens.body,
+      upstream_token: upstreamToken(t.parties.ps, 'https://elsewhere.example'),
+    });
+    expectProblem(res, 400, 'invalid_request');
+  });
+
+  it('§Upstream Token Verification: an upstream_token from a PS that is not the caller is 400 invalid_request', async () => {
+    const tokens = makeRequestTokens(t, { scope: 'read' });
+    const res = await requestToken({ ...tokens.body, upstream_token: upstreamToken(t.parties.otherPs) });
+    expectProblem(res, 400, 'invalid_request');
+  });
+
   it('an upstream_token that does not verify is 400 invalid_request', async () => {
     const tokens = makeRequestTokens(t, { scope: 'read' });
     expectProblem(await requestToken({ ...tokens.body, upstream_token: 'a.b.c' }), 400, 'invalid_request');
