@@ -22,10 +22,7 @@ export interface ResourceMetadataOptions {
   readonly signatureWindow: number;
 }
 
-/** R3 §Resource Metadata Extensions: vocabulary URI → discovery endpoint. */
-export type ResourceMetadataWithR3 = ResourceMetadata & { r3_vocabularies: Record<string, string> };
-
-export function buildResourceMetadata(options: ResourceMetadataOptions): ResourceMetadataWithR3 {
+export function buildResourceMetadata(options: ResourceMetadataOptions): ResourceMetadata {
   const { issuer } = options;
   return {
     issuer,

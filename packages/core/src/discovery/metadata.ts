@@ -62,6 +62,8 @@ export interface ResourceMetadata extends CommonMetadata {
   signature_window?: number;
   additional_signature_components?: string[];
   revocation_endpoint?: string;
+  /** R3 §Resource Metadata Extensions: vocabulary URI → its discovery endpoint. */
+  r3_vocabularies?: Record<string, string>;
 }
 
 export type AAuthMetadata =
