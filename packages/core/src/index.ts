@@ -21,4 +21,7 @@ export {
   type OutboundSignerOptions,
   type SignedOutbound,
 } from './outbound.js';
+// The issuers' signed, hash-verified R3 fetch (apps/person-server, apps/auth-server own it).
+export * from './r3/fetch-document.js';
+export * from './r3/index.js';
 export * from './tokens/index.js';

@@ -6,8 +6,10 @@ import {
   type ProblemDetails,
   SignatureError,
   signatureErrorHeaders,
+  TemporarilyUnavailable,
 } from '@aauth-ref/core';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isDatabaseUnavailable } from './database-unavailable.js';
 
 /**
  * The one root error handler (CONVENTIONS.md, *Errors*): `AAuthError`s render as
@@ -70,6 +72,14 @@ interface Rendering {
 
 /** Maps anything thrown to the error to render, or `undefined` for an internal failure. */
 export function classifyError(error: unknown): Rendering | undefined {
+  // The database away (stopped, restarting, out of connections) is transient, not a bug: 503 with
+  // Retry-After, also when a service wrapped it in a server_error.
+  if ((!isAAuthError(error) || error.status === 500) && isDatabaseUnavailable(error)) {
+    const unavailable = new TemporarilyUnavailable('The service is temporarily unavailable.', {
+      cause: error,
+    });
+    return { error: unavailable, status: 503 };
+  }
   if (isAAuthError(error)) return { error, status: error.status };
   if (!isFastifyError(error)) return undefined;
   if (error.validation)

@@ -1,5 +1,6 @@
 export { assertAudience } from './audience.js';
 export { DEFAULT_BODY_LIMIT, parseJsonBody, registerBodyParsers } from './body-parser.js';
+export { isDatabaseUnavailable } from './database-unavailable.js';
 export {
   classifyError,
   PROBLEM_CONTENT_TYPE,
@@ -14,6 +15,30 @@ export type { MemoryReplayCacheOptions, ReplayKeyInput } from './replay-cache.js
 export { computeReplayKey, createMemoryReplayCache } from './replay-cache.js';
 export type { PendingBody, PendingReplyOptions, RequirementReplyOptions } from './reply.js';
 export { replyPending, replyRequirement } from './reply.js';
+export type {
+  ExpiryRetentionSpec,
+  RetentionLogger,
+  RetentionSql,
+  RetentionSweeper,
+  RetentionSweeperOptions,
+  RetentionSweepReport,
+  RetentionTask,
+  RetentionTimers,
+  SqlRetentionTaskSpec,
+} from './retention.js';
+export {
+  createCommonRetentionTasks,
+  createExpiryRetentionTask,
+  createIssuedAuthTokenRetentionTask,
+  createPendingRetentionTask,
+  createRetentionSweeper,
+  createSqlRetentionTask,
+  cutoffBefore,
+  DEFAULT_RETENTION_INTERVAL_MS,
+  REVOCATION_SKEW_SECONDS,
+  registerRetentionSweeper,
+  retentionEnvSpec,
+} from './retention.js';
 export type { HealthOptions } from './routes/health.js';
 export { registerHealthRoutes } from './routes/health.js';
 export type { MetadataSource } from './routes/well-known.js';
@@ -72,6 +97,7 @@ export type {
 } from './types.js';
 // Web kit: person-facing pages.
 export { DEFAULT_STYLESHEET_PATH, PAGE_CSS, registerPageAssets } from './web/assets.js';
+export { isAgentCallback, matchesCallbackEndpoint } from './web/callback.js';
 export type { CookieAttributes, CookieNames } from './web/cookies.js';
 export { cookieNames, parseCookies, serializeCookie } from './web/cookies.js';
 export type { FormBody } from './web/form-body.js';

@@ -8,6 +8,10 @@ export type {
   TestIssuerServerOptions,
 } from './issuer-server.js';
 export { startTestAgentProvider, startTestIssuerServer } from './issuer-server.js';
+export type { QueryLog, RecordQueriesOptions } from './query-log.js';
+export { recordQueries, TRANSACTION_MARKERS } from './query-log.js';
+export type { StubR3Resource } from './r3-resource.js';
+export { createStubR3Resource } from './r3-resource.js';
 export { makeRawJwt } from './raw-jwt.js';
 export type {
   BuiltSignedRequest,

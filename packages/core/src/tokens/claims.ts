@@ -1,4 +1,5 @@
 import type { PublicJwk } from '../jwk.js';
+import type { R3Operations } from '../r3/types.js';
 
 /**
  * Wire shapes of the four AAuth JWTs, with the spec's claim names unchanged
@@ -114,6 +115,9 @@ export interface ResourceTokenClaims extends CommonClaims {
   mission_s256?: string;
   tenant?: string;
   interaction?: ResourceInteraction;
+  /** R3 §Resource Token Extensions: both or neither (checked on issue and verify). */
+  r3_uri?: string;
+  r3_s256?: string;
 }
 
 export interface AuthTokenClaims extends CommonClaims {
@@ -125,6 +129,11 @@ export interface AuthTokenClaims extends CommonClaims {
   account?: string;
   mission_s256?: string;
   tenant?: string;
+  /** R3 §Auth Token Extensions: `r3_uri`, `r3_s256`, `r3_granted` together; `r3_per_call` optional. */
+  r3_uri?: string;
+  r3_s256?: string;
+  r3_granted?: R3Operations;
+  r3_per_call?: R3Operations;
 }
 
 export interface ClaimsByKind {

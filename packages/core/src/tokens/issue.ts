@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { epochSeconds } from '../clock.js';
 import { DEV, isAgentIdentifier } from '../identifiers.js';
 import { checkPublicJwk, type KeyPair, type PublicJwk, SUPPORTED_ALGS, signBytes } from '../jwk.js';
+import { r3TokenClaimsProblem } from '../r3/claims.js';
 import {
   ACCEPTED_DWK,
   type ClaimsByKind,
@@ -100,6 +101,10 @@ export function completeTokenClaims<K extends TokenKind>(
     if (input.parent_agent !== undefined && !isAgentIdentifier(input.parent_agent, DEV)) {
       throw new TypeError('agent token parent_agent is not an agent identifier');
     }
+  }
+  if (kind === 'resource' || kind === 'auth') {
+    const problem = r3TokenClaimsProblem(kind, input, DEV);
+    if (problem !== undefined) throw new TypeError(problem);
   }
   const dwk = input.dwk ?? DEFAULT_DWK[kind];
   if (typeof dwk !== 'string')

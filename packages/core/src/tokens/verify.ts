@@ -8,6 +8,7 @@ import {
   type VerificationKey,
   verifyBytes,
 } from '../jwk.js';
+import { r3TokenClaimsProblem } from '../r3/claims.js';
 import {
   ACCEPTED_DWK,
   type ClaimsByKind,
@@ -169,6 +170,10 @@ function checkClaims(kind: TokenKind, claims: Record<string, unknown>, policy: I
       break;
     case 'auth':
       break;
+  }
+  if (kind === 'resource' || kind === 'auth') {
+    const problem = r3TokenClaimsProblem(kind, claims, policy);
+    if (problem !== undefined) fail('malformed', problem);
   }
 }
 
