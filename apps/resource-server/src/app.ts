@@ -7,11 +7,14 @@ import {
   createLoginThrottle,
   createMemoryRateLimiter,
   createPageSessions,
+  createRetentionSweeper,
   createSessionStore,
   type KeyRing,
   type LoggerOptionsExtra,
+  type RetentionTimers,
   registerJwksRoute,
   registerMetadataRoute,
+  registerRetentionSweeper,
   registerWebKit,
 } from '@aauth-ref/fastify';
 import type { FastifyInstance } from 'fastify';
@@ -26,10 +29,13 @@ import { registerJournalRoute } from './routes/journal.js';
 import { registerMcpRoutes } from './routes/mcp.js';
 import { registerMeRoute } from './routes/me.js';
 import { registerNotesRoutes } from './routes/notes.js';
+import { registerOpenApiRoute } from './routes/openapi.js';
 import { registerPendingRoute } from './routes/pending.js';
+import { registerR3DocumentRoute } from './routes/r3-document.js';
 import { registerRevocationRoute } from './routes/revocation.js';
 import { registerSessionsRoutes } from './routes/sessions.js';
 import { registerSignInRoutes } from './routes/signin.js';
+import { registerWhoamiRoute } from './routes/whoami.js';
 import { createAccessService } from './services/access-service.js';
 import { createChainAgentProvider } from './services/chain-agent-provider.js';
 import { createChainFetch } from './services/chain-fetch.js';
@@ -37,6 +43,7 @@ import { createChainService } from './services/chain-service.js';
 import { createMcpService } from './services/mcp-server.js';
 import { createNotesService } from './services/notes-service.js';
 import { createPendingService } from './services/pending-service.js';
+import { createR3Service } from './services/r3-service.js';
 import { createRevocationService } from './services/revocation-service.js';
 import { createRevocationSet, type RevocationFeed } from './services/revocation-set.js';
 import { createSessionTokenService } from './services/session-tokens.js';
@@ -45,10 +52,13 @@ import { createPrismaClient, type PrismaClient } from './stores/prisma.js';
 import { createPrismaChainStore } from './stores/prisma-chain.js';
 import { createPrismaNoteStore } from './stores/prisma-notes.js';
 import { createPrismaPendingStore } from './stores/prisma-pending.js';
+import { createPrismaR3Store } from './stores/prisma-r3.js';
 import { createPrismaRevocationFeed, createPrismaRevocationStore } from './stores/prisma-revocations.js';
 import { createPrismaSessionTokenStore } from './stores/prisma-session-tokens.js';
 import { createPrismaTokenRecordStore } from './stores/prisma-token-records.js';
 import { createPrismaSessionBackend, createPrismaUserStore } from './stores/prisma-users.js';
+import { createR3RetentionTasks } from './stores/r3-retention.js';
+import { createResourceRetentionTasks } from './stores/retention.js';
 
 /** The committed Prisma migrations (also in the built image: `dist/` sits next to `prisma/`). */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../prisma/migrations', import.meta.url));
@@ -71,6 +81,8 @@ export interface AppDeps {
   readonly chainFetch?: FetchLike;
   /** Long polls of the pending URLs (`Prefer: wait=N`): tests inject a sleep that does not wait. */
   readonly pendingWait?: PendingWaitOptions;
+  /** The retention sweeper's timers (default: unref'd `setTimeout`). Tests fire them by hand. */
+  readonly retentionTimers?: RetentionTimers;
 }
 
 export interface PendingWaitOptions {
@@ -132,7 +144,7 @@ export async function buildApp(config: ResourceServerConfig, deps: AppDeps): Pro
     clock,
   });
 
-  const { app, tokens } = await createAAuthServer({
+  const { app, keys, tokens } = await createAAuthServer({
     config,
     role: 'resource',
     clock,
@@ -174,6 +186,15 @@ export async function buildApp(config: ResourceServerConfig, deps: AppDeps): Pro
   const recordStore = createPrismaTokenRecordStore(prisma);
   // What a new resource token may name: never a revoked person token (revocation itself sees them all).
   const records = withoutRevokedPersonTokens(recordStore, revocationSet);
+  // The hot read (`list`) goes straight to the driver: see the store.
+  const noteStore = createPrismaNoteStore(prisma, deps.database);
+  const r3 = createR3Service({
+    issuer,
+    clock,
+    store: createPrismaR3Store(prisma),
+    noteStore,
+    retentionSeconds: config.R3_RETENTION_SECONDS,
+  });
   const access = createAccessService({
     issuer,
     clock,
@@ -184,18 +205,20 @@ export async function buildApp(config: ResourceServerConfig, deps: AppDeps): Pro
     ...(config.ACCESS_SERVER_SCOPES === undefined ? {} : { accessServerScopes: config.ACCESS_SERVER_SCOPES }),
     knownScopes,
     resourceTokenTtlSeconds: config.RESOURCE_TOKEN_TTL_SECONDS,
+    entitleR3Readers: (s256, parties, tokenExp) => r3.entitle(s256, parties, tokenExp),
   });
-  const noteStore = createPrismaNoteStore(prisma);
   const siteName = metadata.name ?? 'AAuth Reference Notes';
   const context: AppContext = {
     config,
     issuer,
     clock,
+    keys,
     access,
     database: deps.database,
     noteStore,
     records,
     notes: createNotesService({ store: noteStore, clock }),
+    r3,
     pending: createPendingService({
       store: createPrismaPendingStore(prisma),
       clock,
@@ -260,6 +283,9 @@ export async function buildApp(config: ResourceServerConfig, deps: AppDeps): Pro
   registerMeRoute(app, context);
   registerAuthorizationRoute(app, context);
   registerNotesRoutes(app, context);
+  registerOpenApiRoute(app, context);
+  registerR3DocumentRoute(app, context);
+  registerWhoamiRoute(app, context);
   registerMcpRoutes(app, context, createMcpService({ notes: context.notes, noteStore }));
   registerRevocationRoute(app, context);
   registerJournalRoute(app, context);
@@ -285,6 +311,24 @@ export async function buildApp(config: ResourceServerConfig, deps: AppDeps): Pro
     });
     registerChainRoutes(app, context, chain, config.DOWNSTREAM_RESOURCE);
   }
+
+  // Rows past retention (docs/reliability.md, *Retention*); stopped on close before the database.
+  registerRetentionSweeper(
+    app,
+    createRetentionSweeper({
+      tasks: [
+        ...createResourceRetentionTasks(deps.database, {
+          pendingRetentionSeconds: config.PENDING_RETENTION_SECONDS,
+          tokenRecordRetentionSeconds: config.TOKEN_RECORD_RETENTION_SECONDS,
+        }),
+        ...createR3RetentionTasks(deps.database),
+      ],
+      clock,
+      logger: app.log,
+      intervalMs: config.RETENTION_INTERVAL_SECONDS * 1000,
+      ...(deps.retentionTimers === undefined ? {} : { timers: deps.retentionTimers }),
+    }),
+  );
 
   app.addHook('onClose', async () => {
     stopRevocationRefresh();

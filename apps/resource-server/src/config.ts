@@ -6,6 +6,7 @@ import {
   type EnvSpec,
   type ParseConfigOptions,
   parseCommonConfig,
+  retentionEnvSpec,
   type ServerConfig,
 } from '@aauth-ref/fastify';
 import { Type } from '@sinclair/typebox';
@@ -115,6 +116,12 @@ export const resourceServerEnvSpec = {
     schema: Type.Integer({ minimum: 10, maximum: 300 }),
     default: '300',
   }),
+  R3_RETENTION_SECONDS: defineEnvVar({
+    description:
+      'How long an R3 document or per-call proposal stays stored and servable after the last token naming it expires, seconds (at least the 1 h auth-token lifetime cap).',
+    schema: Type.Integer({ minimum: 3600, maximum: 30 * 24 * 3600 }),
+    default: String(24 * 3600),
+  }),
   PENDING_TTL_SECONDS: defineEnvVar({
     description:
       'Lifetime of a pending request (resource-managed interaction, held invocation), seconds; its interaction code expires with it.',
@@ -162,6 +169,8 @@ export const resourceServerEnvSpec = {
         ? undefined
         : `${JSON.stringify(value)} is not a server identifier`,
   }),
+  // RETENTION_INTERVAL_SECONDS, PENDING_RETENTION_SECONDS, TOKEN_RECORD_RETENTION_SECONDS.
+  ...retentionEnvSpec,
 } satisfies EnvSpec;
 
 export type ResourceServerConfig = ServerConfig<typeof resourceServerEnvSpec>;

@@ -1,5 +1,5 @@
 import type { ResourceMetadata } from '@aauth-ref/core';
-import { MCP_VOCABULARY } from './services/mcp-tools.js';
+import { R3_VOCABULARY_PATHS } from './services/r3-catalog.js';
 
 /** The resource's metadata document (§Resource Metadata). Only endpoints this server implements are listed. */
 
@@ -8,6 +8,8 @@ export const AUTHORIZE_PATH = '/authorize';
 export const REVOKE_PATH = '/revoke';
 /** The MCP server (R3 §MCP Vocabulary: its discovery endpoint is the MCP server URL). */
 export const MCP_PATH = '/mcp';
+/** The OpenAPI description of the REST API (R3 §OpenAPI Vocabulary: its discovery endpoint). */
+export const OPENAPI_PATH = '/openapi.json';
 
 /**
  * Components an agent must cover beyond the profile's (`additional_signature_components`). They
@@ -37,6 +39,9 @@ export function buildResourceMetadata(options: ResourceMetadataOptions): Resourc
     signature_window: options.signatureWindow,
     additional_signature_components: [...BODY_SIGNATURE_COMPONENTS],
     revocation_endpoint: `${issuer}${REVOKE_PATH}`,
-    r3_vocabularies: { [MCP_VOCABULARY]: `${issuer}${MCP_PATH}` },
+    // R3 §Resource Metadata Extensions: one discovery endpoint per vocabulary.
+    r3_vocabularies: Object.fromEntries(
+      Object.entries(R3_VOCABULARY_PATHS).map(([vocabulary, path]) => [vocabulary, `${issuer}${path}`]),
+    ),
   };
 }

@@ -4,6 +4,7 @@ import { buildSignedRequest, injectBuilt, makeAgentId, makeKeyPair } from '@aaut
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  AS,
   type ChainStack,
   DOWNSTREAM,
   PS,
@@ -332,5 +333,71 @@ describe('interaction chaining (§Interaction Chaining)', () => {
     expect(response.statusCode).toBe(403);
     expect(response.json().error).toBe('user_unreachable');
     expect(s.ps.calls[0]!.body?.capabilities).toEqual([]);
+  });
+});
+
+describe('call chaining: refusals are answers, never 500 (§Upstream Token Verification, docs/spec-decisions.md)', () => {
+  it('refuses an auth token issued by an access server with 403 forbidden before calling the PS (§Upstream Token Verification step 2)', async () => {
+    const caller = newCaller();
+    // Four-party: the AS issued the caller's auth token (dwk aauth-access.json), naming the person's PS.
+    const authToken = s.as.issue(
+      'auth',
+      { aud: UPSTREAM, ps: PS, sub: caller.sub, scope: 'notes.read', cnf: { jwk: caller.key.jwk } } as never,
+      { clock: s.clock, lifetimeSeconds: 3600 },
+    );
+    expect(payloadOf(authToken).iss).toBe(AS);
+    const response = await call(caller, authToken);
+    expect(response.statusCode).toBe(403);
+    expect(response.headers['content-type']).toContain('application/problem+json');
+    expect(response.headers['signature-error']).toBeUndefined();
+    const body = response.json();
+    expect(body.error).toBe('forbidden');
+    expect(body.detail).toContain('issued by the person server named in its ps claim');
+    expect(body.detail).toContain(AS);
+    expect(s.ps.calls).toHaveLength(0);
+  });
+
+  it('answers a PS 400 refusal of the person token request with 403 forbidden naming the PS error', async () => {
+    s.ps.refusal = {
+      status: 400,
+      error: 'invalid_request',
+      detail: 'The upstream_token was not issued by this person server.',
+    };
+    const caller = newCaller();
+    const response = await call(caller, caller.authToken);
+    expect(response.statusCode).toBe(403);
+    expect(response.headers['signature-error']).toBeUndefined();
+    const body = response.json();
+    expect(body.error).toBe('forbidden');
+    expect(body.detail).toContain('invalid_request');
+    expect(body.detail).toContain('The upstream_token was not issued by this person server.');
+    expect(s.ps.calls.map((c) => c.path)).toEqual(['/person']);
+  });
+
+  it('answers a PS 400 refusal on a pending poll with 403 forbidden and ends the chain (later polls 410)', async () => {
+    s.ps.mode = 'interaction';
+    const caller = newCaller();
+    const first = await call(caller, caller.authToken, '/chain/notes', {
+      'aauth-capabilities': 'interaction',
+    });
+    expect(first.statusCode).toBe(202);
+    const path = new URL(String(first.headers.location)).pathname;
+    s.ps.refusal = { status: 400, error: 'invalid_request', detail: 'no longer extendable' };
+    const refused = await call(caller, caller.authToken, path);
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json().error).toBe('forbidden');
+    expect(refused.json().detail).toContain('invalid_request');
+    const after = await call(caller, caller.authToken, path);
+    expect(after.statusCode).toBe(410);
+    expect(after.json().error).toBe('gone');
+  });
+
+  it('answers a PS 5xx with 503 temporarily_unavailable and Retry-After', async () => {
+    s.ps.refusal = { status: 500, error: 'server_error', detail: 'boom' };
+    const caller = newCaller();
+    const response = await call(caller, caller.authToken);
+    expect(response.statusCode).toBe(503);
+    expect(response.headers['retry-after']).toBeDefined();
+    expect(response.json().error).toBe('temporarily_unavailable');
   });
 });

@@ -99,11 +99,13 @@ describe('MCP endpoint — discovery on an agent token', () => {
     expect(list.statusCode).toBe(200);
     const tools = list.json().result.tools as Array<Record<string, unknown>>;
     expect(tools.map((tool) => tool.name)).toEqual(['list_notes', 'create_note', 'delete_note']);
-    for (const tool of tools) {
-      // R3 §Vocabulary Encodings: `_meta` of the Tool, `aauth.dev/access-mode`.
-      expect(tool._meta).toEqual({ 'aauth.dev/access-mode': 'auth-token' });
-      expect(tool).not.toHaveProperty('scopes');
-    }
+    // R3 §Vocabulary Encodings: `_meta` of the Tool, `aauth.dev/access-mode`; the destructive tool is per-call.
+    expect(tools.map((tool) => tool._meta)).toEqual([
+      { 'aauth.dev/access-mode': 'auth-token' },
+      { 'aauth.dev/access-mode': 'auth-token' },
+      { 'aauth.dev/access-mode': 'per-call' },
+    ]);
+    for (const tool of tools) expect(tool).not.toHaveProperty('scopes');
     expect(tools[2]).toMatchObject({ annotations: { destructiveHint: true } });
   });
 
@@ -302,7 +304,7 @@ describe('MCP endpoint — the official MCP client over a signing fetch', () => 
     );
     const { tools } = await client.listTools();
     expect(tools.find((tool) => tool.name === 'delete_note')?._meta).toEqual({
-      'aauth.dev/access-mode': 'auth-token',
+      'aauth.dev/access-mode': 'per-call',
     });
     token = authToken(t, agent.key, { sub: 'mcp-client', scope: 'notes.read notes.write' });
     await client.callTool({ name: 'create_note', arguments: { text: 'via the SDK client' } });
@@ -359,6 +361,7 @@ describe('resource metadata — R3 vocabularies', () => {
     expect(response.statusCode).toBe(200);
     expect(response.json().r3_vocabularies).toEqual({
       'urn:aauth:vocabulary:mcp': 'http://localhost:3003/mcp',
+      'urn:aauth:vocabulary:openapi': 'http://localhost:3003/openapi.json',
     });
   });
 });

@@ -33,7 +33,10 @@ describe('resource metadata (§Resource Metadata)', () => {
       signature_window: 60,
       additional_signature_components: ['content-type', 'content-digest'],
       revocation_endpoint: `${ISSUER}/revoke`,
-      r3_vocabularies: { 'urn:aauth:vocabulary:mcp': `${ISSUER}/mcp` },
+      r3_vocabularies: {
+        'urn:aauth:vocabulary:mcp': `${ISSUER}/mcp`,
+        'urn:aauth:vocabulary:openapi': `${ISSUER}/openapi.json`,
+      },
     });
   });
 

@@ -1,6 +1,7 @@
 import { formatAuthorizationAAuth } from '@aauth-ref/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  AGENT_CALLBACK,
   authToken,
   ISSUER,
   newAgent,
@@ -22,7 +23,8 @@ afterAll(async () => {
   await t?.close();
 });
 
-const CALLBACK = 'http://localhost:8080/callback';
+/** The stub AP publishes it as `callback_endpoint`; the page accepts no other callback. */
+const CALLBACK = AGENT_CALLBACK;
 const WITH_INTERACTION = { 'aauth-capabilities': 'interaction' };
 
 /** The agent asks for the journal declaring `interaction`: the 202 it gets. */
@@ -353,25 +355,12 @@ describe('resource-managed access (two-party, §Resource-Managed Authorization)'
       expect(done.body).toContain('You allowed the agent');
     });
 
-    it('refuses a callback that is not https (or loopback http in dev), without consuming the code', async () => {
+    it("accepts the AP's callback_endpoint with a query of the agent's own; the error is added to it", async () => {
       const agent = newAgent(t);
       const started = await startInteraction(agent);
-      const browser = await signedInBrowser(t);
-      for (const bad of [
-        'http://evil.example/cb',
-        'javascript:alert(1)',
-        '/relative',
-        'https://user:pw@agent.example/cb',
-      ]) {
-        const page = await browser.get(
-          `/interaction?code=${started.code}&callback=${encodeURIComponent(bad)}`,
-        );
-        expect(page.statusCode, bad).toBe(400);
-      }
-      const ok = await browser.get(
-        `/interaction?code=${started.code}&callback=${encodeURIComponent('https://agent.example/cb')}`,
-      );
-      expect(ok.statusCode).toBe(200);
+      const done = await decide(await signedInBrowser(t), started.code, 'deny', `${CALLBACK}?state=s1`);
+      expect(done.statusCode).toBe(303);
+      expect(done.headers.location).toBe(`${CALLBACK}?state=s1&error=access_denied`);
     });
 
     it('asks an anonymous browser to sign in first, and looks nothing up', async () => {
@@ -408,6 +397,107 @@ describe('resource-managed access (two-party, §Resource-Managed Authorization)'
       const blocked = await browser.get(`/interaction?code=${started.code}`);
       expect(blocked.statusCode).toBe(429);
       expect(blocked.body).toContain('invalid_code');
+    });
+  });
+
+  describe("the callback is the agent's callback_endpoint (§User Interaction, §Agent Provider Metadata)", () => {
+    /** A refusal: 400, the page says so, and nothing redirects anywhere. */
+    function expectRefused(page: Awaited<ReturnType<TestBrowser['get']>>, label: string) {
+      expect(page.statusCode, label).toBe(400);
+      expect(page.headers.location, label).toBeUndefined();
+      expect(page.body, label).toContain('Callback not allowed');
+    }
+
+    it.each([
+      ['a foreign origin', 'https://evil.example/callback'],
+      ['the same origin, another path', 'https://agent.example/elsewhere'],
+      ['the same origin, a longer path', 'https://agent.example/callback/more'],
+      ['http instead of https', 'http://agent.example/callback'],
+      ['loopback http (no longer accepted by itself in dev mode)', 'http://localhost:8080/callback'],
+      ['userinfo', 'https://user:pw@agent.example/callback'],
+      ['userinfo hiding another host', 'https://agent.example@evil.example/callback'],
+      ['a scheme-relative URL', '//evil.example/callback'],
+      ['a relative path', '/callback'],
+      ['javascript:', 'javascript:alert(1)'],
+    ])('refuses %s (400, no Location) without consuming the code', async (label, bad) => {
+      const agent = newAgent(t);
+      const started = await startInteraction(agent);
+      const browser = await signedInBrowser(t);
+      expectRefused(
+        await browser.get(`/interaction?${new URLSearchParams({ code: started.code, callback: bad })}`),
+        label,
+      );
+      // Still open: the same code with the AP's own callback_endpoint opens the consent page.
+      const ok = await browser.get(
+        `/interaction?${new URLSearchParams({ code: started.code, callback: CALLBACK })}`,
+      );
+      expect(ok.statusCode).toBe(200);
+    });
+
+    it('refuses every callback when the AP publishes no callback_endpoint; without one the page works', async () => {
+      const agent = newAgent(t, { ap: t.apWithoutCallback });
+      const started = await startInteraction(agent);
+      const browser = await signedInBrowser(t);
+      for (const callback of ['https://agent2.example/callback', 'https://evil.example/callback']) {
+        expectRefused(
+          await browser.get(`/interaction?${new URLSearchParams({ code: started.code, callback })}`),
+          callback,
+        );
+      }
+      const done = await decide(browser, started.code, 'approve', null);
+      expect(done.statusCode).toBe(200);
+      expect(done.headers.location).toBeUndefined();
+      expect(done.body).toContain('You allowed the agent');
+    });
+
+    it("refuses the callback when the AP's metadata cannot be fetched", async () => {
+      const { vi } = await import('vitest');
+      const { DiscoveryError } = await import('@aauth-ref/core');
+      const agent = newAgent(t);
+      const started = await startInteraction(agent);
+      const browser = await signedInBrowser(t);
+      const spy = vi
+        .spyOn(t.remoteKeys, 'metadata')
+        .mockRejectedValue(new DiscoveryError('network', 'connect ECONNREFUSED'));
+      try {
+        expectRefused(
+          await browser.get(
+            `/interaction?${new URLSearchParams({ code: started.code, callback: CALLBACK })}`,
+          ),
+          'unreachable',
+        );
+      } finally {
+        spy.mockRestore();
+      }
+    });
+
+    it('an expired code with a foreign callback is refused (400), not redirected with interaction_expired', async () => {
+      const agent = newAgent(t);
+      const started = await startInteraction(agent);
+      const browser = await signedInBrowser(t);
+      t.clock.advance(601_000);
+      for (const bad of ['https://evil.example/callback', 'https://agent.example/elsewhere']) {
+        expectRefused(
+          await browser.get(`/interaction?${new URLSearchParams({ code: started.code, callback: bad })}`),
+          bad,
+        );
+      }
+      // The agent's own callback still learns of the expiry (§Interaction Callback Errors).
+      const page = await browser.get(
+        `/interaction?${new URLSearchParams({ code: started.code, callback: CALLBACK })}`,
+      );
+      expect(page.statusCode).toBe(303);
+      expect(page.headers.location).toBe(`${CALLBACK}?error=interaction_expired`);
+    });
+
+    it("an agent of another AP cannot borrow the stub AP's callback_endpoint", async () => {
+      const agent = newAgent(t, { ap: t.apWithoutCallback });
+      const started = await startInteraction(agent);
+      const browser = await signedInBrowser(t);
+      expectRefused(
+        await browser.get(`/interaction?${new URLSearchParams({ code: started.code, callback: CALLBACK })}`),
+        'borrowed',
+      );
     });
   });
 

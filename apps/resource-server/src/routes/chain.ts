@@ -1,17 +1,19 @@
 import { type Capability, parseAAuthCapabilities, ServerError } from '@aauth-ref/core';
 import { type RouteAAuthConfig, replyPending } from '@aauth-ref/fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { NOTES_READ } from '../scopes.js';
 import type { ChainOutcome, ChainService, UpstreamContext } from '../services/chain-service.js';
+import { requireNotesRead } from '../services/r3-access.js';
 import { type AppContext, presentedOf, replyChallenge } from './context.js';
 
 /**
  * Call chaining (§Call Chaining, §Interaction Chaining): `GET /chain/notes` answers with the notes the
  * downstream resource (`DOWNSTREAM_RESOURCE`) holds for the same person, fetched by this resource as an
- * agent in its own right. It needs an auth token for this resource with `notes.read` (the upstream
- * authorization the chain extends). When the person's PS needs the person, the caller gets `202` with
- * this resource's own `requirement=interaction` and `/chain/pending/{id}`; `/chain/interaction?code=…`
- * sends the person on to the PS's interaction page.
+ * agent in its own right. It needs an auth token for this resource with `notes.read`, or `listNotes`
+ * granted by R3 claims (the upstream authorization the chain extends). When the person's PS needs the
+ * person, the caller gets `202` with this resource's own `requirement=interaction` and
+ * `/chain/pending/{id}`; `/chain/interaction?code=…` sends the person on to the PS's interaction page.
+ * Refusals by the chain (an auth token its PS did not issue, a PS refusing) are `403`/`503`, never
+ * `500` (docs/spec-decisions.md, *Call chaining: refusals are not 500s*).
  */
 export const CHAIN_PATH = '/chain/notes';
 export const CHAIN_INTERACTION_PATH = '/chain/interaction';
@@ -62,7 +64,7 @@ export function registerChainRoutes(
     request: FastifyRequest,
     reply: FastifyReply,
   ): Promise<UpstreamContext | undefined> {
-    const decision = await context.access.requireAuthToken(presentedOf(request), [NOTES_READ]);
+    const decision = await requireNotesRead(context.access, context.r3, presentedOf(request));
     if (!decision.granted) {
       await replyChallenge(reply, decision);
       return undefined;
@@ -71,6 +73,7 @@ export function registerChainRoutes(
     if (raw === undefined) throw new TypeError('a granted auth token decision without the token');
     return {
       token: raw,
+      iss: decision.auth.iss,
       ps: decision.auth.ps,
       sub: decision.auth.sub,
       callerJkt: request.aauth!.keyThumbprint,

@@ -1,4 +1,4 @@
-import type { Clock } from '@aauth-ref/core';
+import type { Clock, IssuerKeyResolver } from '@aauth-ref/core';
 import type { Database } from '@aauth-ref/db';
 import {
   type LoginThrottle,
@@ -12,6 +12,7 @@ import type { AccessService, Challenge, Presented } from '../services/access-ser
 import type { NotesService } from '../services/notes-service.js';
 import type { PendingService } from '../services/pending-service.js';
 import type { NoteStore, TokenRecordStore } from '../services/ports.js';
+import type { R3Service } from '../services/r3-service.js';
 import type { RevocationService } from '../services/revocation-service.js';
 import type { SessionTokenService } from '../services/session-tokens.js';
 import type { UserStore } from '../stores/prisma-users.js';
@@ -21,6 +22,8 @@ export interface AppContext {
   readonly config: ResourceServerConfig;
   readonly issuer: string;
   readonly clock: Clock;
+  /** Other issuers' metadata and keys (this server's own answered locally), e.g. an agent's AP metadata. */
+  readonly keys: IssuerKeyResolver;
   readonly access: AccessService;
   readonly notes: NotesService;
   readonly revocations: RevocationService;
@@ -29,6 +32,8 @@ export interface AppContext {
   readonly noteStore: NoteStore;
   readonly records: TokenRecordStore;
   readonly pending: PendingService;
+  /** R3 documents, proposals and grant enforcement (draft-hardt-aauth-r3). */
+  readonly r3: R3Service;
   readonly sessionTokens: SessionTokenService;
   /** The resource's own sign-in (resource-managed access). */
   readonly users: UserStore;

@@ -1,6 +1,14 @@
-import { allowFormAction, formString, html, postForm, submitButton, textField } from '@aauth-ref/fastify';
+import {
+  allowFormAction,
+  formString,
+  html,
+  isAgentCallback,
+  postForm,
+  submitButton,
+  textField,
+} from '@aauth-ref/fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type CallbackError, callbackTarget, isAllowedCallback } from '../services/callback.js';
+import { type CallbackError, callbackTarget } from '../services/callback.js';
 import type { DecidedStatus, PendingRecord } from '../services/pending-service.js';
 import type { AppContext } from './context.js';
 import { redirectToSignIn, sendRsPage } from './pages.js';
@@ -11,6 +19,8 @@ import { redirectToSignIn, sendRsPage } from './pages.js';
  * whether an agent or a PS sends the person. Sign-in comes first; the first valid visit consumes the
  * code and binds the request to the signed-in account; only that account may decide. The decision
  * returns the browser to `callback` — with `error=…` unless approved — or shows a completion page.
+ * A `callback` must be the `callback_endpoint` of the AP that issued the requesting agent's token
+ * (as at the PS); any other is refused with `400` before anything redirects, an expired code included.
  */
 
 const ERROR_OF: Readonly<Record<Exclude<DecidedStatus, 'approved'>, CallbackError>> = {
@@ -22,7 +32,6 @@ const ERROR_OF: Readonly<Record<Exclude<DecidedStatus, 'approved'>, CallbackErro
 
 export function registerInteractionRoutes(app: FastifyInstance, context: AppContext): void {
   const { sessions, pending, codeAttempts, clock } = context;
-  const devMode = context.config.AAUTH_DEV;
 
   const message = (
     request: FastifyRequest,
@@ -59,6 +68,20 @@ export function registerInteractionRoutes(app: FastifyInstance, context: AppCont
 
   async function recordFailedCode(request: FastifyRequest, userId: string): Promise<void> {
     await Promise.all([codeAttempts.perUser.record(userId), codeAttempts.perAddress.record(request.ip)]);
+  }
+
+  const callbackRefused = (request: FastifyRequest, reply: FastifyReply) =>
+    message(
+      request,
+      reply,
+      'Callback not allowed',
+      "The return address given with this code is not the agent's.",
+      400,
+    );
+
+  /** §User Interaction: the callback "is constructed from the agent's `callback_endpoint` metadata". */
+  function isCallbackOf(record: PendingRecord, callback: string): Promise<boolean> {
+    return isAgentCallback(context.keys, record.agentIss, callback);
   }
 
   function redirectToCallback(reply: FastifyReply, callbackUrl: string, error?: CallbackError) {
@@ -100,15 +123,6 @@ ${submitButton('Continue')}
 </form>`;
       return sendRsPage(context, request, reply, 'Enter your code', body);
     }
-    if (callback !== undefined && !isAllowedCallback(callback, devMode)) {
-      return message(
-        request,
-        reply,
-        'Callback not allowed',
-        'The return address given with this code is not acceptable.',
-        400,
-      );
-    }
     const session = await sessions.current(request);
     // Sign-in first: nothing about the code is looked up for an anonymous browser.
     if (!session) return redirectToSignIn(request, reply);
@@ -128,6 +142,9 @@ ${submitButton('Continue')}
       await recordFailedCode(request, userId);
       return invalidCode(request, reply);
     }
+    // Checked before any branch that redirects: an expired code must not become an open redirect.
+    if (found.kind !== 'consumed' && callback !== undefined && !(await isCallbackOf(found.record, callback)))
+      return callbackRefused(request, reply);
     if (found.kind === 'expired') {
       if (callback !== undefined) return redirectToCallback(reply, callback, 'interaction_expired');
       return message(

@@ -2,6 +2,7 @@ import { parseAAuthCapabilities, SignatureInvalidRequest, serializeAAuthAccess }
 import { type RouteAAuthConfig, replyPending, replyRequirement } from '@aauth-ref/fastify';
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_NOTEBOOK, NOTES_READ } from '../scopes.js';
+import { requireNotesRead } from '../services/r3-access.js';
 import { type AppContext, presentedOf, replyChallenge } from './context.js';
 import { readSessionCredential, sessionSignerOf } from './session-credential.js';
 
@@ -42,10 +43,12 @@ export function registerJournalRoute(app: FastifyInstance, context: AppContext):
     if (presented === null) return replyRequirement(reply, { requirement: 'agent-token' });
     const capabilities = parseAAuthCapabilities(request.headers['aauth-capabilities']);
     if (presented.kind === 'agent' && capabilities.has('interaction')) {
-      const { id, requirement } = await context.pending.createInteraction(
-        presented.keyThumbprint,
-        NOTES_READ,
-      );
+      const { id, requirement } = await context.pending.createInteraction({
+        ownerJkt: presented.keyThumbprint,
+        // The agent's AP: its `callback_endpoint` is the only callback the interaction page accepts.
+        agentIss: presented.claims.iss,
+        scope: NOTES_READ,
+      });
       request.log.info({ event: 'interaction.requested' }, 'resource-managed interaction requested');
       return replyPending(reply, {
         location: `/pending/${id}`,
@@ -54,7 +57,7 @@ export function registerJournalRoute(app: FastifyInstance, context: AppContext):
         body: { status: 'pending' },
       });
     }
-    const decision = await context.access.requireAuthToken(presented, [NOTES_READ]);
+    const decision = await requireNotesRead(context.access, context.r3, presented);
     if (!decision.granted) return replyChallenge(reply, decision);
     const notes = await context.notes.list(decision.person, decision.notebook);
     return reply

@@ -1,8 +1,11 @@
+import { R3_VOCABULARY_MCP } from '@aauth-ref/core';
 import { type RouteAAuthConfig, replyRequirement } from '@aauth-ref/fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BODY_SIGNATURE_COMPONENTS, MCP_PATH } from '../metadata.js';
 import type { McpGrant, McpService } from '../services/mcp-server.js';
-import { requiredScopesOfMcpBody } from '../services/mcp-tools.js';
+import { toolCallsOfMcpBody } from '../services/mcp-tools.js';
+import { requireR3Call } from '../services/r3-access.js';
+import { type DemoOperation, demoOperationByTool } from '../services/r3-catalog.js';
 import { type AppContext, presentedOf, replyChallenge } from './context.js';
 
 /**
@@ -17,6 +20,9 @@ import { type AppContext, presentedOf, replyChallenge } from './context.js';
  * - anything else (initialize, tools/list, notifications) → served on any AAuth token for this
  *   resource (R3 §Access Mode Annotation: an auth token satisfies an agent-token operation).
  * Every challenge is a `401`, never a `202`: MCP's transport reads a `202` as "accepted, no body".
+ * Tool calls are R3-governed (R3 §Resource Enforcement): an auth token with R3 claims is enforced
+ * from `r3_granted`/`r3_per_call`, and `delete_note` is approved per call — its challenge carries a
+ * resource token referencing a per-call proposal, and the retry must match the proposal's arguments.
  */
 
 /** Every MCP POST carries a JSON-RPC body: bound to the signature and replay-checked. */
@@ -66,12 +72,39 @@ export function registerMcpRoutes(app: FastifyInstance, context: AppContext, mcp
         .type('application/json')
         .send(EMPTY_BATCH_ERROR);
     }
-    const { tools, scopes } = requiredScopesOfMcpBody(request.body);
+    const calls = toolCallsOfMcpBody(request.body);
     let grant: McpGrant | undefined;
-    if (tools.length > 0) {
-      const decision = await context.access.requireAuthToken(presented, scopes);
+    if (calls.length > 0) {
+      const tools = [...new Set(calls.map((call) => call.tool))];
+      const operations = tools.map((tool) => demoOperationByTool(tool)).filter((op) => op !== undefined);
+      // A proposal describes one call: the per-call tool's arguments (the first such call).
+      const perCall = calls.find((call) => demoOperationByTool(call.tool)?.perCall) ?? calls[0]!;
+      const decision = await requireR3Call(context.access, context.r3, presented, {
+        vocabulary: R3_VOCABULARY_MCP,
+        operations: operations as DemoOperation[],
+        parameters: perCall.arguments,
+      });
       if (!decision.granted) return replyChallenge(reply, decision);
-      grant = { person: decision.person, notebook: decision.notebook, tools };
+      const { auth, perCall: approved } = decision;
+      grant = {
+        person: decision.person,
+        notebook: decision.notebook,
+        tools,
+        ...(approved === undefined
+          ? {}
+          : {
+              perCall: {
+                tool: approved.operation.tool,
+                execute: async (run) =>
+                  (
+                    await context.r3.executeOnce(auth, approved.r3_s256, async (notes) => ({
+                      status: 200,
+                      body: await run(notes),
+                    }))
+                  ).body,
+              },
+            }),
+      };
     } else if (presented.kind === 'person') {
       // A token for another resource, or from an untrusted issuer, is refused as on every route.
       await context.access.acceptPersonToken(presented);

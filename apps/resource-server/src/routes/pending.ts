@@ -1,16 +1,20 @@
 import {
   type AAuthRequirement,
+  type AuthTokenClaims,
   epochSeconds,
   Forbidden,
   Gone,
   parsePreferWait,
+  R3_VOCABULARY_OPENAPI,
+  r3OperationsInclude,
   serializeAAuthAccess,
 } from '@aauth-ref/core';
 import { type RouteAAuthConfig, replyPending } from '@aauth-ref/fastify';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { DEFAULT_NOTEBOOK, hasScopes, NOTES_READ } from '../scopes.js';
 import { readIssuedResourceToken, runHeldInvocation } from '../services/held-invocations.js';
-import type { InvocationResult, PendingRecord } from '../services/pending-service.js';
+import type { HeldInvocation, InvocationResult, PendingRecord } from '../services/pending-service.js';
+import { demoOperationById } from '../services/r3-catalog.js';
 import { type AppContext, presentedOf } from './context.js';
 
 /**
@@ -24,6 +28,26 @@ import { type AppContext, presentedOf } from './context.js';
  * (with an auth token) can move it.
  */
 const POLL: RouteAAuthConfig = { schemes: ['jwt'] };
+
+/**
+ * Whether an auth token may complete a held call. One with R3 claims is enforced from them alone
+ * (R3 §Resource Enforcement): it must be the per-call auth token for the held call's proposal
+ * (`r3_s256` equal, `deleteNote` in `r3_granted`); one without takes the scope check.
+ */
+function completesHeldCall(
+  claims: AuthTokenClaims,
+  invocation: HeldInvocation,
+  scope: string | undefined,
+): boolean {
+  if (claims.r3_uri === undefined) return hasScopes(scope, invocation.scopes);
+  return (
+    invocation.r3 !== undefined &&
+    claims.r3_s256 === invocation.r3.r3_s256 &&
+    r3OperationsInclude(claims.r3_granted, R3_VOCABULARY_OPENAPI, {
+      operationId: demoOperationById('deleteNote').operationId,
+    })
+  );
+}
 
 function sendResult(reply: FastifyReply, result: InvocationResult) {
   return reply
@@ -57,7 +81,12 @@ export function registerPendingRoute(app: FastifyInstance, context: AppContext):
           });
     // No unexpired person token of this person for this key: nothing can be named (§Resource Access).
     if (!person) return undefined;
-    const fresh = access.issueResourceToken({ person, agentJkt: record.ownerJkt, scopes: invocation.scopes });
+    const fresh = await access.mintResourceToken({
+      person,
+      agentJkt: record.ownerJkt,
+      scopes: invocation.scopes,
+      ...(invocation.r3 === undefined ? {} : { r3: invocation.r3 }),
+    });
     await pending.store.setResourceToken(
       record.id,
       fresh,
@@ -93,7 +122,7 @@ export function registerPendingRoute(app: FastifyInstance, context: AppContext):
         if (accepted.ps !== invocation.person.iss || accepted.sub !== invocation.person.sub) {
           throw new Forbidden('The auth token is for another person than the held call.');
         }
-        if (hasScopes(accepted.scope, invocation.scopes)) {
+        if (completesHeldCall(presented.claims, invocation, accepted.scope)) {
           const claim = {
             authIss: accepted.iss,
             authJti: accepted.jti,
@@ -101,8 +130,19 @@ export function registerPendingRoute(app: FastifyInstance, context: AppContext):
             at: new Date(clock.now()),
           };
           const notebook = accepted.account ?? DEFAULT_NOTEBOOK;
+          const perCall = presented.claims.r3_uri === undefined ? undefined : invocation.r3;
+          // A per-call proposal is consumed once whichever delivery completes it (R3 §Per-Call
+          // Proposals, Flow step 4): a retry of the call itself may have run it already.
+          const consumed =
+            perCall === undefined
+              ? undefined
+              : await context.r3.executeOnce(accepted, perCall.r3_s256, (notes) =>
+                  runHeldInvocation(notes, invocation, notebook),
+                );
           const result = await pending.store.executeInvocation(open.id, claim, (notes) =>
-            runHeldInvocation(notes, invocation, notebook),
+            consumed === undefined
+              ? runHeldInvocation(notes, invocation, notebook)
+              : Promise.resolve(consumed),
           );
           if (result !== undefined) {
             request.log.info({ event: 'invocation.executed', status: result.status }, 'held call executed');

@@ -61,6 +61,20 @@ export interface ResourceTokenRequest {
   readonly agentJkt: string;
   readonly scopes: readonly string[];
   readonly account?: string;
+  /** R3 §Resource Token Extensions: the document the token references (both claims or neither). */
+  readonly r3?: { readonly r3_uri: string; readonly r3_s256: string };
+}
+
+/** What an R3-governed challenge knows when it composes its document. */
+export interface R3ChallengeContext {
+  readonly person: PersonRef;
+  /** `account` of the auth token being stepped up, if any. */
+  readonly account?: string;
+}
+
+export interface RequireAuthTokenOptions {
+  /** Composes the R3 document a challenge's resource token references (R3-governed operations). */
+  readonly r3?: (context: R3ChallengeContext) => Promise<{ r3_uri: string; r3_s256: string }>;
 }
 
 export interface AccessServiceDeps {
@@ -76,6 +90,11 @@ export interface AccessServiceDeps {
   /** Every scope this resource defines (`scope_descriptions`). */
   readonly knownScopes: ReadonlySet<string>;
   readonly resourceTokenTtlSeconds: number;
+  /**
+   * Records the parties entitled to an R3 document (R3 §R3 Document Access Restriction: the `aud`
+   * and the `ps` of a resource token carrying its `r3_uri`).
+   */
+  readonly entitleR3Readers?: (r3S256: string, parties: readonly string[], tokenExp: number) => Promise<void>;
 }
 
 export interface AccessService {
@@ -83,10 +102,25 @@ export interface AccessService {
   acceptPersonToken(presented: Extract<Presented, { kind: 'person' }>): Promise<PersonTokenRecord>;
   /** §Request-Context Binding step 5 and §JWT Trust; records the token. Throws `InvalidJwt`. */
   acceptAuthToken(presented: Extract<Presented, { kind: 'auth' }>): Promise<AuthTokenRecord>;
-  /** §Resource Token Structure. */
+  /** §Resource Token Structure. With `r3`, use `mintResourceToken` so the readers are recorded. */
   issueResourceToken(request: ResourceTokenRequest): string;
+  /** `issueResourceToken`, recording the R3 document's entitled readers first when it names one. */
+  mintResourceToken(request: ResourceTokenRequest): Promise<string>;
   /** An endpoint that needs an auth token carrying `requiredScopes` (§Auth Token Required). */
-  requireAuthToken(presented: Presented, requiredScopes: readonly string[]): Promise<AuthDecision>;
+  requireAuthToken(
+    presented: Presented,
+    requiredScopes: readonly string[],
+    options?: RequireAuthTokenOptions,
+  ): Promise<AuthDecision>;
+  /**
+   * A challenge to an accepted auth token that is not enough (step-up, R3 per-call): a resource
+   * token naming the person token verified earlier for this key and person.
+   */
+  challengeAuthToken(
+    keyThumbprint: string,
+    auth: AuthTokenRecord,
+    request: Pick<ResourceTokenRequest, 'scopes' | 'account' | 'r3'>,
+  ): Promise<Challenge>;
   /** An endpoint that serves on the person's identity (§Person Identity Access). */
   requirePerson(presented: Presented): Promise<PersonDecision>;
   /** Whether `id` is a Person Server this resource trusts (revocation callers). */
@@ -125,6 +159,7 @@ export function createAccessService(deps: AccessServiceDeps): AccessService {
       // Copied unchanged: dropping it would strip the mission (§Resource Token Structure).
       ...(person.mission_s256 === undefined ? {} : { mission_s256: person.mission_s256 }),
       ...(person.tenant === undefined ? {} : { tenant: person.tenant }),
+      ...(request.r3 === undefined ? {} : { r3_uri: request.r3.r3_uri, r3_s256: request.r3.r3_s256 }),
     };
     return issueToken('resource', claims, deps.signer(), {
       clock,
@@ -132,6 +167,19 @@ export function createAccessService(deps: AccessServiceDeps): AccessService {
       // Never outlive the person token it names (which the PS capped at the mission's expires_at).
       notAfter: [person.exp],
     });
+  }
+
+  async function mintResourceToken(request: ResourceTokenRequest): Promise<string> {
+    if (request.r3 !== undefined) {
+      if (deps.entitleR3Readers === undefined)
+        throw new TypeError('R3 resource tokens need entitleR3Readers');
+      // Entitled before the token exists, so the AS or PS can fetch as soon as it sees the token.
+      const aud = audienceFor(request.person, request.scopes);
+      // The token's `exp` is at most this (issueToken may only shorten it), so retention covers it.
+      const expBound = epochSeconds(clock) + deps.resourceTokenTtlSeconds;
+      await deps.entitleR3Readers(request.r3.r3_s256, [aud, request.person.iss], expBound);
+    }
+    return issueResourceToken(request);
   }
 
   async function acceptPersonToken(
@@ -184,22 +232,47 @@ export function createAccessService(deps: AccessServiceDeps): AccessService {
     return record;
   }
 
-  function challengeWith(request: ResourceTokenRequest): Challenge {
-    return {
-      granted: false,
-      requirement: { requirement: 'auth-token', 'resource-token': issueResourceToken(request) },
-    };
+  async function challengeWith(
+    request: ResourceTokenRequest,
+    options: RequireAuthTokenOptions | undefined,
+  ): Promise<Challenge> {
+    const r3 =
+      options?.r3 === undefined
+        ? undefined
+        : await options.r3({
+            person: { iss: request.person.iss, sub: request.person.sub },
+            ...(request.account === undefined ? {} : { account: request.account }),
+          });
+    const token = await mintResourceToken(r3 === undefined ? request : { ...request, r3 });
+    return { granted: false, requirement: { requirement: 'auth-token', 'resource-token': token } };
+  }
+
+  async function challengeAuthToken(
+    keyThumbprint: string,
+    auth: AuthTokenRecord,
+    request: Pick<ResourceTokenRequest, 'scopes' | 'account' | 'r3'>,
+  ): Promise<Challenge> {
+    const person = await records.findPersonTokenForKey({
+      cnfJkt: keyThumbprint,
+      after: epochSeconds(clock),
+      iss: auth.ps,
+      sub: auth.sub,
+    });
+    if (!person) return PERSON_TOKEN_REQUIRED;
+    const token = await mintResourceToken({ ...request, person, agentJkt: keyThumbprint });
+    return { granted: false, requirement: { requirement: 'auth-token', 'resource-token': token } };
   }
 
   async function requireAuthToken(
     presented: Presented,
     requiredScopes: readonly string[],
+    options?: RequireAuthTokenOptions,
   ): Promise<AuthDecision> {
     const now = epochSeconds(clock);
     if (presented === null || presented.kind === 'other') return PERSON_TOKEN_REQUIRED;
     if (presented.kind === 'person') {
       const person = await acceptPersonToken(presented);
-      return challengeWith({ person, agentJkt: presented.keyThumbprint, scopes: requiredScopes });
+      return challengeWith({ person, agentJkt: presented.keyThumbprint, scopes: requiredScopes }, options);
     }
     if (presented.kind === 'agent') {
       // Only a person token verified earlier for this very key may be named (§Resource Access and
@@ -214,7 +287,7 @@ export function createAccessService(deps: AccessServiceDeps): AccessService {
               iss: preferred,
             })) ?? (await records.findPersonTokenForKey({ cnfJkt: presented.keyThumbprint, after: now }));
       if (!person) return PERSON_TOKEN_REQUIRED;
-      return challengeWith({ person, agentJkt: presented.keyThumbprint, scopes: requiredScopes });
+      return challengeWith({ person, agentJkt: presented.keyThumbprint, scopes: requiredScopes }, options);
     }
     const auth = await acceptAuthToken(presented);
     if (hasScopes(auth.scope, requiredScopes)) {
@@ -234,12 +307,15 @@ export function createAccessService(deps: AccessServiceDeps): AccessService {
     });
     if (!person) return PERSON_TOKEN_REQUIRED;
     const held = splitScope(auth.scope).filter((scope) => deps.knownScopes.has(scope));
-    return challengeWith({
-      person,
-      agentJkt: presented.keyThumbprint,
-      scopes: [...new Set([...held, ...requiredScopes])],
-      ...(auth.account === undefined ? {} : { account: auth.account }),
-    });
+    return challengeWith(
+      {
+        person,
+        agentJkt: presented.keyThumbprint,
+        scopes: [...new Set([...held, ...requiredScopes])],
+        ...(auth.account === undefined ? {} : { account: auth.account }),
+      },
+      options,
+    );
   }
 
   async function requirePerson(presented: Presented): Promise<PersonDecision> {
@@ -271,7 +347,9 @@ export function createAccessService(deps: AccessServiceDeps): AccessService {
     acceptPersonToken,
     acceptAuthToken,
     issueResourceToken,
+    mintResourceToken,
     requireAuthToken,
+    challengeAuthToken,
     requirePerson,
     isTrustedPersonServer,
   };

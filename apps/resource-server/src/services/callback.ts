@@ -1,25 +1,9 @@
-import { isSafeRedirect } from '@aauth-ref/fastify';
-
 /**
- * The `callback` of the resource's interaction page (§User Interaction): an absolute `https` URL, or
- * in development mode `http` on a loopback host, with no credentials or control characters
- * (`isSafeRedirect`). The callback has no security role (§Why Callback URL Has No Security Role): it
- * only returns the person's browser to the agent.
+ * The `callback` of the resource's interaction page (§User Interaction). It is accepted only when it is
+ * the `callback_endpoint` of the agent's AP (`isAgentCallback` of `@aauth-ref/fastify`, the PS's rule):
+ * the spec gives the callback no security role (§Why Callback URL Has No Security Role), but an
+ * unchecked one makes this page an open redirector for whoever holds a live code.
  */
-
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
-
-export function isAllowedCallback(url: string, devMode: boolean): boolean {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return false;
-  }
-  if (!isSafeRedirect(url, [parsed.origin])) return false;
-  if (parsed.protocol === 'https:') return true;
-  return devMode && parsed.protocol === 'http:' && LOOPBACK_HOSTS.has(parsed.hostname);
-}
 
 /** The callback with `error=<code>` added (§Interaction Callback Errors), or unchanged on success. */
 export function callbackTarget(callbackUrl: string, error?: CallbackError): URL {

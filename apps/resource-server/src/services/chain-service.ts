@@ -4,11 +4,14 @@ import {
   AAuthError,
   type Capability,
   type Clock,
+  DiscoveryError,
+  Forbidden,
   Gone,
   generateInteractionCode,
   NotFound,
   normalizeInteractionCode,
   ServerError,
+  TemporarilyUnavailable,
 } from '@aauth-ref/core';
 
 /**
@@ -54,6 +57,8 @@ export interface ChainStore {
 export interface UpstreamContext {
   /** The auth token as presented (sent as `upstream_token`). */
   readonly token: string;
+  /** `iss` of the upstream auth token: only one its PS issued can be extended (see `assertExtendable`). */
+  readonly iss: string;
   /** `ps` and `sub` of the upstream auth token: where to route, and whose chain it is. */
   readonly ps: string;
   readonly sub: string;
@@ -101,6 +106,50 @@ export interface ChainService {
 /** PS answers that end the chain with the person's (or the PS's) decision, passed to the caller as is. */
 const PASSED_THROUGH = new Set([403, 408, 410, 424]);
 
+/**
+ * §Upstream Token Verification step 2: the PS named by `ps` extends only an authorization from an
+ * issuer it trusts for call chaining, and a PS is entitled to vouch for its own auth tokens only (the
+ * reference PS accepts no other). An access server's auth token (`dwk` `aauth-access.json`, `iss` ≠
+ * `ps`) would be refused by the PS with `400 invalid_request`; the caller is told before anything is
+ * sent (docs/spec-decisions.md, *Call chaining: refusals are not 500s*).
+ */
+function assertExtendable(upstream: UpstreamContext): void {
+  if (upstream.iss !== upstream.ps) {
+    throw new Forbidden(
+      `Call chaining needs an auth token issued by the person server named in its ps claim (§Upstream Token Verification); this one was issued by ${upstream.iss}.`,
+    );
+  }
+}
+
+/**
+ * A PS step of the chain. The PS's own decisions (`PASSED_THROUGH`) reach the caller as they are;
+ * any other refusal (`4xx`) means the PS would not extend the caller's authorization downstream —
+ * `403 forbidden` naming the PS's `error`; a PS that fails (`5xx`, `429`) is `503`. Never a `500`
+ * for a PS's answer to a request the resource made correctly.
+ */
+async function atPs<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (!(err instanceof AAuthError) || PASSED_THROUGH.has(err.status)) throw err;
+    if (err.status >= 500 || err.status === 429) {
+      throw new TemporarilyUnavailable(`The person server is unavailable (${err.error}).`, { cause: err });
+    }
+    throw new Forbidden(
+      `The person server refused to extend the caller's authorization downstream: ${err.error}${err.detail === undefined ? '' : ` (${err.detail})`}`,
+      { cause: err },
+    );
+  }
+}
+
+/** Whether `err` is an answer for the caller, not a fault of this resource's chain. */
+function isCallerAnswer(err: unknown): err is AAuthError {
+  return (
+    err instanceof AAuthError &&
+    (PASSED_THROUGH.has(err.status) || err instanceof Forbidden || err instanceof TemporarilyUnavailable)
+  );
+}
+
 export function createChainService(deps: ChainServiceDeps): ChainService {
   const { client, clock, store } = deps;
   const downstream = new URL(deps.downstreamUrl).origin;
@@ -132,7 +181,9 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
     if (first.kind === 'served') {
       return { kind: 'done', status: first.status, body: first.body, ...(sub ? { downstreamSub: sub } : {}) };
     }
-    const step = await client.requestAuthToken(upstream.ps, first.resourceToken, request(upstream));
+    const step = await atPs(() =>
+      client.requestAuthToken(upstream.ps, first.resourceToken, request(upstream)),
+    );
     if (step.kind === 'token') {
       await client.checkAuthToken(step.token, downstream, first.claims);
       return callWithAuthToken(step.token, upstream);
@@ -207,7 +258,13 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
       if (existing !== undefined) {
         await store.update(existing.id, { status: 'failed', terminalAt: new Date(clock.now()) });
       }
-      if (err instanceof AAuthError && PASSED_THROUGH.has(err.status)) throw err;
+      if (isCallerAnswer(err)) throw err;
+      // The PS or the downstream resource unreachable (egress refused, DNS, timeout, connection).
+      if (err instanceof DiscoveryError) {
+        throw new TemporarilyUnavailable('The person server or the downstream resource is unreachable.', {
+          cause: err,
+        });
+      }
       throw new ServerError('The downstream resource could not be reached on the person’s behalf.', {
         cause: err,
       });
@@ -219,9 +276,10 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
   }
 
   return {
-    start(upstream) {
+    async start(upstream) {
+      assertExtendable(upstream);
       return settle(undefined, async () => {
-        const step = await client.requestPersonToken(upstream.ps, downstream, request(upstream));
+        const step = await atPs(() => client.requestPersonToken(upstream.ps, downstream, request(upstream)));
         if (step.kind === 'token') return afterPersonToken(step.token, upstream, undefined);
         return defer('person', step, upstream, undefined);
       });
@@ -241,14 +299,14 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
       if (record.status !== 'pending' || record.expiresAt.getTime() <= clock.now()) {
         throw new Gone('This pending request has ended.');
       }
+      assertExtendable(upstream);
       const stored = {
         ...upstream,
         capabilities: record.capabilities.split(' ').filter(Boolean) as Capability[],
       };
       return settle(record, async () => {
-        const step = await client.poll(
-          record.psPendingUrl!,
-          record.step === 'person' ? 'person_token' : 'auth_token',
+        const step = await atPs(() =>
+          client.poll(record.psPendingUrl!, record.step === 'person' ? 'person_token' : 'auth_token'),
         );
         if (step.kind === 'pending') return defer(record.step as ChainStep, step, stored, record);
         if (record.step === 'person') return afterPersonToken(step.token, stored, record);

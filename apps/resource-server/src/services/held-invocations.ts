@@ -44,6 +44,8 @@ export function readIssuedResourceToken(jwt: string): {
   presented_jti: string;
   agent_jkt: string;
   exp: number;
+  r3_uri?: string;
+  r3_s256?: string;
 } {
   return JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8'));
 }

@@ -30,6 +30,14 @@ export interface McpGrant {
   readonly notebook: string;
   /** The tools the presented auth token was checked for. */
   readonly tools: readonly McpToolName[];
+  /**
+   * Set when the token is a per-call auth token (R3 §Per-Call Proposals): that tool runs through
+   * `execute`, which runs it at most once and answers a repeat from the retained result.
+   */
+  readonly perCall?: {
+    readonly tool: McpToolName;
+    execute(run: (notes: NoteStore) => Promise<CallToolResult>): Promise<CallToolResult>;
+  };
 }
 
 export interface McpServiceDeps {
@@ -101,7 +109,14 @@ function createMcpServer(deps: McpServiceDeps, grant: McpGrant | undefined): Ser
     if (!grant?.tools.includes(tool.name)) {
       throw new McpError(ErrorCode.InternalError, 'The call was not authorized.');
     }
-    return callTool(deps, grant, tool.name, argumentsOf(request.params.arguments));
+    const args = argumentsOf(request.params.arguments);
+    if (grant.perCall?.tool === tool.name) {
+      // At most once; the deletion runs in the transaction that records the consumed proposal.
+      return grant.perCall.execute((notes) =>
+        callTool({ ...deps, noteStore: notes }, grant, tool.name, args),
+      );
+    }
+    return callTool(deps, grant, tool.name, args);
   });
   return server;
 }

@@ -76,7 +76,8 @@ export const MCP_TOOLS: readonly McpToolDefinition[] = [
       additionalProperties: false,
     },
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
-    _meta: { [ACCESS_MODE_META]: 'auth-token' },
+    // R3 §Per-Call Proposals: every deletion is challenged with a proposal describing that call.
+    _meta: { [ACCESS_MODE_META]: 'per-call' },
     scopes: [NOTES_WRITE],
   },
 ];
@@ -115,4 +116,32 @@ export function requiredScopesOfMcpBody(body: unknown): { tools: McpToolName[]; 
     for (const scope of tool.scopes) scopes.add(scope);
   }
   return { tools, scopes: [...scopes] };
+}
+
+/** One `tools/call` of a tool this server defines, with its arguments (R3 per-call parameters). */
+export interface McpToolCall {
+  readonly tool: McpToolName;
+  readonly arguments: Readonly<Record<string, unknown>>;
+}
+
+/** The `tools/call` messages of an MCP POST body that name tools of this server, in order. */
+export function toolCallsOfMcpBody(body: unknown): McpToolCall[] {
+  const messages = Array.isArray(body) ? body : [body];
+  const calls: McpToolCall[] = [];
+  for (const message of messages) {
+    if (typeof message !== 'object' || message === null || Array.isArray(message)) continue;
+    const { method, params } = message as { method?: unknown; params?: unknown };
+    if (method !== 'tools/call' || typeof params !== 'object' || params === null) continue;
+    const tool = findMcpTool((params as { name?: unknown }).name);
+    if (!tool) continue;
+    const args = (params as { arguments?: unknown }).arguments;
+    calls.push({
+      tool: tool.name,
+      arguments:
+        typeof args === 'object' && args !== null && !Array.isArray(args)
+          ? (args as Record<string, unknown>)
+          : {},
+    });
+  }
+  return calls;
 }

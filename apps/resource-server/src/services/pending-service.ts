@@ -48,6 +48,8 @@ export interface HeldInvocation {
   readonly body_sha256: string;
   readonly action: { readonly kind: 'delete_note'; readonly note_id: string };
   readonly scopes: readonly string[];
+  /** R3 §Per-Call Proposals: the proposal the held call's resource token references. */
+  readonly r3?: { readonly r3_uri: string; readonly r3_s256: string };
   /** Whose data: `(ps, sub)` the resource token named. */
   readonly person: PersonRef;
   /** The person token the resource token names (`presented_jti`), by `(iss, jti)`. */
@@ -69,6 +71,11 @@ export interface PendingRecord {
   readonly codeConsumedAt: Date | null;
   readonly userId: string | null;
   readonly callbackUrl: string | null;
+  /**
+   * The `iss` of the agent token that started an interaction: the Agent Provider whose
+   * `callback_endpoint` a `callback` must be. `null` for held invocations.
+   */
+  readonly agentIss: string | null;
   readonly scope: string | null;
   readonly invocation: HeldInvocation | null;
   readonly resourceToken: string | null;
@@ -91,6 +98,7 @@ export type NewPendingRecord = Pick<
   | 'kind'
   | 'ownerJkt'
   | 'interactionCode'
+  | 'agentIss'
   | 'scope'
   | 'invocation'
   | 'resourceToken'
@@ -204,8 +212,15 @@ export interface PendingService {
   readonly interactionUrl: string;
   /** The most a poll's `Prefer: wait=N` is honoured for, in seconds. */
   readonly maxWaitSeconds: number;
-  /** A resource-managed interaction: the record and its `requirement=interaction`. */
-  createInteraction(ownerJkt: string, scope: string): Promise<{ id: string; requirement: AAuthRequirement }>;
+  /**
+   * A resource-managed interaction: the record and its `requirement=interaction`. `agentIss` is the
+   * `iss` of the agent token that asked (the AP whose `callback_endpoint` binds the page's `callback`).
+   */
+  createInteraction(input: {
+    ownerJkt: string;
+    agentIss: string;
+    scope: string;
+  }): Promise<{ id: string; requirement: AAuthRequirement }>;
   /** A held invocation (§Deferred Delivery) with the resource token offered for it. */
   createInvocation(input: {
     ownerJkt: string;
@@ -267,7 +282,7 @@ export function createPendingService(deps: PendingServiceDeps): PendingService {
     interactionUrl: deps.interactionUrl,
     maxWaitSeconds,
 
-    async createInteraction(ownerJkt, scope) {
+    async createInteraction({ ownerJkt, agentIss, scope }) {
       const at = now();
       const code = normalizeInteractionCode(generateInteractionCode())!;
       const id = generatePendingId();
@@ -276,6 +291,7 @@ export function createPendingService(deps: PendingServiceDeps): PendingService {
         kind: 'interaction',
         ownerJkt,
         interactionCode: code,
+        agentIss,
         scope,
         invocation: null,
         resourceToken: null,
@@ -297,6 +313,7 @@ export function createPendingService(deps: PendingServiceDeps): PendingService {
         kind: 'invocation',
         ownerJkt,
         interactionCode: null,
+        agentIss: null,
         scope: invocation.scopes.join(' '),
         invocation,
         resourceToken,

@@ -22,6 +22,7 @@ function toRecord(row: Row): PendingRecord {
     codeConsumedAt: row.codeConsumedAt,
     userId: row.userId,
     callbackUrl: row.callbackUrl,
+    agentIss: row.agentIss,
     scope: row.scope,
     invocation: (row.invocation ?? null) as HeldInvocation | null,
     resourceToken: row.resourceToken,
@@ -49,6 +50,7 @@ export function createPrismaPendingStore(prisma: PrismaClient): PendingStore {
           ownerJkt: record.ownerJkt,
           status: 'pending',
           interactionCode: record.interactionCode,
+          agentIss: record.agentIss,
           scope: record.scope,
           ...(record.invocation === null
             ? {}

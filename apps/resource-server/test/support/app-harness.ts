@@ -1,7 +1,13 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLocalKeyResolver, DWK, type KeyPair, type SignatureKeyMember } from '@aauth-ref/core';
+import {
+  createLocalKeyResolver,
+  DWK,
+  type IssuerKeyResolver,
+  type KeyPair,
+  type SignatureKeyMember,
+} from '@aauth-ref/core';
 import type { Database } from '@aauth-ref/db';
 import { createTestDatabase } from '@aauth-ref/db/testing';
 import { createKeyRing, generateSigningKeysJwks, type KeyRing } from '@aauth-ref/fastify';
@@ -29,11 +35,15 @@ import { createPrismaClient, type PrismaClient } from '../../src/stores/prisma.j
  */
 
 export const ISSUER = 'http://localhost:3003';
+/** The stub AP's `callback_endpoint` (§Agent Provider Metadata): the only callback its agents may give. */
+export const AGENT_CALLBACK = 'https://agent.example/callback';
 
 export interface Issuers {
   readonly ps: TestIssuer;
   readonly ps2: TestIssuer;
   readonly ap: TestIssuer;
+  /** An Agent Provider that publishes no `callback_endpoint`. */
+  readonly apWithoutCallback: TestIssuer;
   readonly as: TestIssuer;
 }
 
@@ -44,6 +54,8 @@ export interface TestApp extends Issuers {
   readonly database: Database;
   readonly prisma: PrismaClient;
   readonly keys: KeyRing;
+  /** The resolver the app reaches the stub issuers through (spy on it to make one unreachable). */
+  readonly remoteKeys: IssuerKeyResolver;
   /** Closes the app and builds a new one on the same database, keys and clock (a restart). */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -53,32 +65,57 @@ export function createIssuers(): Issuers {
   return {
     ps: createTestIssuer({ dwk: DWK.person, issuer: 'https://ps.example' }),
     ps2: createTestIssuer({ dwk: DWK.person, issuer: 'https://ps2.example' }),
-    ap: createTestIssuer({ dwk: DWK.agent, issuer: 'https://agent.example' }),
+    ap: createTestIssuer({
+      dwk: DWK.agent,
+      issuer: 'https://agent.example',
+      metadata: { callback_endpoint: AGENT_CALLBACK },
+    }),
+    apWithoutCallback: createTestIssuer({ dwk: DWK.agent, issuer: 'https://agent2.example' }),
     as: createTestIssuer({ dwk: DWK.access, issuer: 'https://as.example' }),
   };
 }
 
 export async function startTestApp(
   env: Record<string, string> = {},
-  extraDeps: Pick<AppDeps, 'pendingWait'> = {},
+  extraDeps: Pick<AppDeps, 'pendingWait'> & {
+    /** Wraps the database the app (and `prisma`) use, e.g. to record statements. */
+    wrapDatabase?: (db: Database) => Database;
+  } = {},
 ): Promise<TestApp> {
-  const { db, drop } = await createTestDatabase({ migrationsDir: MIGRATIONS_DIR });
+  const { wrapDatabase, ...appDeps } = extraDeps;
+  const created = await createTestDatabase({ migrationsDir: MIGRATIONS_DIR });
+  const { drop } = created;
+  const db = wrapDatabase === undefined ? created.db : wrapDatabase(created.db);
   const dataDir = await mkdtemp(join(tmpdir(), 'rs-test-'));
-  const config = loadConfig({ AAUTH_DEV: '1', LOG_LEVEL: 'silent', DATA_DIR: dataDir, ...env });
+  const config = loadConfig({
+    AAUTH_DEV: '1',
+    LOG_LEVEL: 'silent',
+    DATA_DIR: dataDir,
+    // The sweeper reads the fake clock: a test moving it hours ahead must not lose rows mid-file.
+    RETENTION_INTERVAL_SECONDS: '0',
+    ...env,
+  });
   const clock = createFakeClock();
   const prisma = createPrismaClient(db);
   const keys = createKeyRing(generateSigningKeysJwks());
   const issuers = createIssuers();
+  const remoteKeys = createLocalKeyResolver([
+    issuers.ps,
+    issuers.ps2,
+    issuers.ap,
+    issuers.apWithoutCallback,
+    issuers.as,
+  ]);
   const build = () =>
     buildApp(config, {
       database: db,
       prisma,
       clock,
       keys,
-      remoteKeys: createLocalKeyResolver([issuers.ps, issuers.ps2, issuers.ap, issuers.as]),
+      remoteKeys,
       logger: false,
       keepDatabaseOpen: true,
-      ...extraDeps,
+      ...appDeps,
     });
   const app = await build();
   const t: TestApp = {
@@ -89,6 +126,7 @@ export async function startTestApp(
     database: db,
     prisma,
     keys,
+    remoteKeys,
     async restart() {
       await t.app.close();
       t.app = await build();
@@ -110,12 +148,16 @@ export interface TestAgent {
   readonly agentToken: string;
 }
 
-/** An agent of the stub AP whose agent token names `ps` (default the stub PS). */
-export function newAgent(t: TestApp, options: { ps?: string | null; key?: KeyPair } = {}): TestAgent {
+/** An agent of the stub AP (or `ap`) whose agent token names `ps` (default the stub PS). */
+export function newAgent(
+  t: TestApp,
+  options: { ps?: string | null; key?: KeyPair; ap?: TestIssuer } = {},
+): TestAgent {
   const key = options.key ?? makeKeyPair();
-  const sub = makeAgentId(t.ap);
+  const ap = options.ap ?? t.ap;
+  const sub = makeAgentId(ap);
   const ps = options.ps === undefined ? t.ps.issuer : options.ps;
-  const agentToken = t.ap.issue(
+  const agentToken = ap.issue(
     'agent',
     { sub, cnf: { jwk: key.jwk }, ...(ps === null ? {} : { ps }) } as never,
     { clock: t.clock },

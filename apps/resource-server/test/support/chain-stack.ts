@@ -37,6 +37,8 @@ import { createPrismaClient, type PrismaClient } from '../../src/stores/prisma.j
 export const UPSTREAM = 'http://localhost:3003';
 export const DOWNSTREAM = 'http://localhost:3004';
 export const PS = 'https://ps.example';
+/** The upstream resource's access server (four-party), whose auth tokens the upstream trusts. */
+export const AS = 'https://as.example';
 
 export interface RoutedResponse {
   readonly status: number;
@@ -80,6 +82,8 @@ export interface StubPersonServer {
   readonly calls: PsCall[];
   /** `direct` grants at once; `interaction` answers every request `202 requirement=interaction`. */
   mode: 'direct' | 'interaction';
+  /** When set, every token request is answered with this problem (after it is recorded in `calls`). */
+  refusal: { readonly status: number; readonly error: string; readonly detail: string } | undefined;
   /** The interaction codes handed out, by pending id. */
   readonly pending: Map<string, PendingEntry>;
   /** Marks the pending request holding `code` approved (the person finished at the PS). */
@@ -96,6 +100,8 @@ export interface ChainStack {
   readonly ps: StubPersonServer;
   /** The original caller's Agent Provider (stub). */
   readonly ap: TestIssuer;
+  /** The upstream resource's access server (`ACCESS_SERVER`; keys only, it is never called). */
+  readonly as: TestIssuer;
   readonly upstream: ResourceInstance;
   readonly downstream: ResourceInstance;
   /** `fetch` over the in-process router (what the chaining resource uses). */
@@ -239,6 +245,9 @@ function createStubPersonServer(
       body,
     });
     const cnf = { jwk: agentToken.cnf.jwk };
+    if (stub.refusal !== undefined) {
+      return problem(stub.refusal.status, stub.refusal.error, stub.refusal.detail);
+    }
 
     if (request.method === 'POST' && path === '/person') {
       const upstream = await verifyUpstream(body?.upstream_token, agentToken);
@@ -297,6 +306,7 @@ function createStubPersonServer(
     issuer,
     calls,
     mode: 'direct',
+    refusal: undefined,
     pending,
     approve(code) {
       for (const entry of pending.values()) if (entry.code === code) entry.approved = true;
@@ -363,6 +373,12 @@ export async function startChainStack(): Promise<ChainStack> {
     () => keys,
   );
   handlers.set(PS, ps.handler);
+  const as = createTestIssuer({ dwk: DWK.access, issuer: AS });
+  handlers.set(as.issuer, async ({ url }) => {
+    if (url.pathname === `/.well-known/${DWK.access}`) return json(200, as.metadata);
+    if (url.pathname === new URL(as.jwksUri).pathname) return json(200, as.jwks());
+    return problem(404, 'not_found', 'no such endpoint');
+  });
   handlers.set(ap.issuer, async ({ url }) => {
     if (url.pathname === `/.well-known/${DWK.agent}`) return json(200, ap.metadata);
     if (url.pathname === new URL(ap.jwksUri).pathname) return json(200, ap.jwks());
@@ -421,11 +437,12 @@ export async function startChainStack(): Promise<ChainStack> {
   }
 
   const downstream = await startResource(DOWNSTREAM, {});
-  const upstream = await startResource(UPSTREAM, { DOWNSTREAM_RESOURCE: DOWNSTREAM });
+  const upstream = await startResource(UPSTREAM, { DOWNSTREAM_RESOURCE: DOWNSTREAM, ACCESS_SERVER: AS });
   return {
     clock,
     ps,
     ap,
+    as,
     upstream,
     downstream,
     fetch,

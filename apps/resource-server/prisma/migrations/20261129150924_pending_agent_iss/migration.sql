@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "pending_request" ADD COLUMN     "agent_iss" TEXT;
