@@ -5,11 +5,13 @@ import {
   createGuardedFetch,
   createGuardedPost,
   createOutboundSigner,
+  createR3DocumentFetcher,
   DWK,
   type GuardedFetch,
   type HostResolver,
   type IssuerKeyResolver,
   type OutboundFetch,
+  R3_DOCUMENT_MAX_BYTES,
   systemClock,
 } from '@aauth-ref/core';
 import { createDatabaseReplayCache, createReadinessCheck, type Database } from '@aauth-ref/db';
@@ -18,11 +20,14 @@ import {
   createLoginThrottle,
   createMemoryRateLimiter,
   createPageSessions,
+  createRetentionSweeper,
   createSessionStore,
   type KeyRing,
   type LoggerOptionsExtra,
+  type RetentionTimers,
   registerJwksRoute,
   registerMetadataRoute,
+  registerRetentionSweeper,
   registerWebKit,
 } from '@aauth-ref/fastify';
 import type { FastifyInstance } from 'fastify';
@@ -76,6 +81,7 @@ import { createPrismaBillingCache, createPrismaFederatedRequestStore } from './s
 import { createPrismaGovernanceStore } from './stores/prisma-governance.js';
 import { createPrismaMissionStore } from './stores/prisma-missions.js';
 import { createPrismaPendingStore } from './stores/prisma-pending-store.js';
+import { createPrismaPersonTokenFactsLookup } from './stores/prisma-person-token-facts.js';
 import { createPrismaPersonStore } from './stores/prisma-persons.js';
 import { createPrismaRateLimiter } from './stores/prisma-rate-limiter.js';
 import {
@@ -92,6 +98,7 @@ import {
   createPrismaScopeConsentStore,
   createPrismaSecurityEventLog,
 } from './stores/prisma-token-stores.js';
+import { createPersonServerRetentionTasks } from './stores/retention.js';
 
 /** The committed Prisma migrations (also in the built image: `dist/` sits next to `prisma/`). */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../prisma/migrations', import.meta.url));
@@ -118,6 +125,10 @@ export interface AppDeps {
   readonly outboundFetch?: OutboundFetch;
   /** PS → AS requests (§Access Server Federation); default: core's guarded fetch under the egress policy. */
   readonly federationFetch?: GuardedFetch;
+  /** R3 document fetches (signed `GET r3_uri`); default: core's guarded fetch under the egress policy. */
+  readonly r3Fetch?: GuardedFetch;
+  /** The retention sweeper's timers (default: unref'd `setTimeout`). Tests fire them by hand. */
+  readonly retentionTimers?: RetentionTimers;
 }
 
 /** Builds the Person Server (and its Agent Provider role). Never listens: `main.ts` does. */
@@ -192,6 +203,7 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
     ...tokenDeps,
     directedSubjects: createPrismaDirectedSubjectStore(prisma),
     resourceConsents: createPrismaResourceConsentStore(prisma),
+    personTokenFacts: createPrismaPersonTokenFactsLookup(prisma),
   });
   const securityEvents = createPrismaSecurityEventLog(prisma, clock);
   const federation = createFederationClient({
@@ -220,6 +232,23 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
     client: federation,
     issuedAuthTokens: tokenDeps.issuedAuthTokens,
     missionLog: missionStore,
+    interactionUrl: `${issuer}/interaction`,
+  });
+  // R3 §R3 Processing: the PS fetches `r3_uri` signed as itself, verifies `r3_s256`, caches by hash.
+  const r3Documents = createR3DocumentFetcher({
+    issuer,
+    dwk: DWK.person,
+    key: () => deps.psKeys.active,
+    clock,
+    identifierPolicy: config.identifierPolicy,
+    fetch:
+      deps.r3Fetch ??
+      createGuardedFetch({
+        policy: config.egressPolicy,
+        ...(deps.egressResolver ? { resolve: deps.egressResolver } : {}),
+        timeoutMs: 5_000,
+        maxBytes: R3_DOCUMENT_MAX_BYTES,
+      }),
   });
   const authTokens = createAuthTokenService({
     ...tokenDeps,
@@ -227,6 +256,7 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
     securityEvents,
     federation,
     federationRelay,
+    r3Documents,
   });
   const sessions = createPageSessions({
     store: createSessionStore(createPrismaSessionBackend(prisma), { clock }),
@@ -360,6 +390,22 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
   registerAuditRoute(app, audits);
   registerInteractionEndpointRoutes(app, relays, pending);
   registerGovernancePageRoutes(app, context, { permissions, relays });
+
+  // Rows past retention (docs/reliability.md, *Retention*); stopped on close before the database.
+  registerRetentionSweeper(
+    app,
+    createRetentionSweeper({
+      tasks: createPersonServerRetentionTasks(deps.database, {
+        pendingRetentionSeconds: config.PENDING_RETENTION_SECONDS,
+        tokenRecordRetentionSeconds: config.TOKEN_RECORD_RETENTION_SECONDS,
+        resourceTokenMaxLifetimeSeconds: config.RESOURCE_TOKEN_MAX_LIFETIME_SECONDS,
+      }),
+      clock,
+      logger: app.log,
+      intervalMs: config.RETENTION_INTERVAL_SECONDS * 1000,
+      ...(deps.retentionTimers === undefined ? {} : { timers: deps.retentionTimers }),
+    }),
+  );
 
   app.addHook('onClose', async () => {
     if (!deps.prisma) await prisma.$disconnect();

@@ -5,6 +5,7 @@ import {
   type EnvSpec,
   type ParseConfigOptions,
   parseCommonConfig,
+  retentionEnvSpec,
   type ServerConfig,
 } from '@aauth-ref/fastify';
 import { Type } from '@sinclair/typebox';
@@ -86,6 +87,8 @@ export const personServerEnvSpec = {
         ? 'demo persons with published passwords are never seeded in strict mode'
         : undefined,
   }),
+  // RETENTION_INTERVAL_SECONDS, PENDING_RETENTION_SECONDS, TOKEN_RECORD_RETENTION_SECONDS.
+  ...retentionEnvSpec,
 } satisfies EnvSpec;
 
 export type PersonServerConfig = ServerConfig<typeof personServerEnvSpec>;

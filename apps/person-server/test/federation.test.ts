@@ -8,14 +8,16 @@ import {
   type KeyPair,
   verifyRequestSignature,
 } from '@aauth-ref/core';
-import { createTestIssuer, makeAuthToken, makeResourceToken } from '@aauth-ref/testkit';
+import { createTestIssuer, makeAuthToken, makeResourceToken, type StubR3Resource } from '@aauth-ref/testkit';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ISSUER, newKey, sendSigned, startTestApp, type TestApp } from './support/app-harness.js';
+import { createPsR3Resource } from './support/r3-stub.js';
 import {
   type BoundAgent,
   bindAgentWithPersonToken,
   decodeClaims,
+  openCode,
   requestAuthToken,
 } from './support/token-flow.js';
 
@@ -51,6 +53,7 @@ interface AsCall {
 type AsHandler = (call: AsCall, reply: FastifyReply) => unknown;
 
 let t: TestApp;
+let r3Resource: StubR3Resource;
 let calls: AsCall[];
 let handle: AsHandler;
 const stub = Fastify();
@@ -113,7 +116,9 @@ beforeAll(async () => {
   t = await startTestApp({
     remoteKeys: createLocalKeyResolver([otherAp, resource, accessServer]),
     federationFetch,
+    r3Fetch: (url, request) => r3Resource.fetch(url, request),
   });
+  r3Resource = createPsR3Resource(t, RESOURCE);
 });
 afterAll(async () => {
   await t?.close();
@@ -601,5 +606,166 @@ describe('four-party token request, continued', () => {
     expect(res.statusCode).toBe(400);
     expect(res.json().error).toBe('invalid_resource_token');
     expect(calls).toHaveLength(0);
+  });
+
+  it('forwards an AS token carrying the R3 document the resource token named, refuses one naming another (R3 §Auth Token Extensions)', async () => {
+    const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
+    // R3 §R3 Processing: the PS fetches and verifies the document in four-party access too.
+    const r3 = r3Resource.publish({
+      vocabulary: 'urn:aauth:vocabulary:mcp',
+      operations: [{ tool: 'list_notes' }],
+    });
+    const r3Token = (s256: string) =>
+      makeAuthToken({
+        issuer: accessServer,
+        clock: t.clock,
+        key: bound.agent.key,
+        aud: RESOURCE,
+        ps: ISSUER,
+        sub: bound.personToken.sub,
+        scope: 'data.read',
+        claims: {
+          r3_uri: r3.r3_uri,
+          r3_s256: s256,
+          r3_granted: { vocabulary: 'urn:aauth:vocabulary:mcp', operations: [{ tool: 'list_notes' }] },
+        },
+      }).jwt;
+    const before = await rejectedEvents();
+    handle = grantWith(() => r3Token('AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'));
+    const refused = await requestAuthToken(t, bound.agent, { resource_token: fourPartyRt(bound, r3).jwt });
+    expect([refused.statusCode, refused.json().error]).toEqual([500, 'server_error']);
+    expect(await rejectedEvents()).toBe(before + 1);
+    handle = grantWith(() => r3Token(r3.r3_s256));
+    // Under a mission, the log names the R3 document by hash and the operations granted.
+    const mission = await underMission(bound, 3600);
+    const ok = await requestAuthToken(t, bound.agent, {
+      resource_token: fourPartyRt(bound, { ...r3, mission_s256: mission }).jwt,
+    });
+    expect(ok.statusCode).toBe(200);
+    expect(decodeClaims(ok.json().auth_token).r3_s256).toBe(r3.r3_s256);
+    const log = await t.prisma.missionLogEntry.findMany({ where: { missionS256: mission } });
+    expect(log.map((e) => e.detail)).toEqual([
+      expect.objectContaining({
+        decision: 'issued',
+        r3_uri: r3.r3_uri,
+        r3_s256: r3.r3_s256,
+        r3_granted: [{ tool: 'list_notes' }],
+      }),
+    ]);
+  });
+});
+
+function fourPartyRt(bound: BoundAgent, claims: Record<string, unknown>) {
+  return makeResourceToken({
+    issuer: resource,
+    clock: t.clock,
+    aud: AS,
+    ps: ISSUER,
+    sub: bound.personToken.sub,
+    presented_jti: bound.personToken.jti,
+    agentKey: bound.agent.key,
+    scope: SCOPE,
+    claims: { ...claims, ...(bound.personToken.tenant ? { tenant: bound.personToken.tenant } : {}) },
+  });
+}
+
+describe('four-party R3: the PS renders display (R3 §R3 Processing)', () => {
+  const AS_CODE = 'WXYZ-2345';
+  const interactionStep: AsHandler = (_call, reply) =>
+    reply
+      .code(202)
+      .header('location', `${AS}/token/pending/r3`)
+      .header('retry-after', '0')
+      .header('cache-control', 'no-store')
+      .header('aauth-requirement', `requirement=interaction; url="${AS}/interaction"; code="${AS_CODE}"`)
+      .send({ status: 'pending' });
+
+  it("gives the agent the PS's own interaction; the PS page shows display (inert markup) and links on to the AS", async () => {
+    const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
+    const r3 = r3Resource.publish({
+      vocabulary: 'urn:aauth:vocabulary:mcp',
+      operations: [{ tool: 'delete_note' }],
+      display: {
+        summary: '<img src=x onerror=alert(1)>Delete your notes',
+        implications: 'Notes are removed.',
+        irreversible: 'Deleted notes cannot be restored',
+      },
+    });
+    handle = interactionStep;
+    const fetchedBefore = r3Resource.requests.length;
+    const res = await requestAuthToken(t, bound.agent, { resource_token: fourPartyRt(bound, r3).jwt });
+    expect(res.statusCode).toBe(202);
+    // Fetched signed as the PS (the stub refuses any other signer) and hash-verified.
+    expect(r3Resource.requests.slice(fetchedBefore)).toEqual([r3.r3_uri]);
+    const requirement = String(res.headers['aauth-requirement']);
+    expect(requirement).toContain(`url="${ISSUER}/interaction"`);
+    expect(requirement).not.toContain(AS_CODE);
+    const code = /code="([^"]+)"/.exec(requirement)?.[1];
+    expect(code).toBeDefined();
+
+    const { page } = await openCode(t, code!);
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('&lt;img src=x onerror=alert(1)&gt;Delete your notes');
+    expect(page.body).not.toContain('<img');
+    expect(page.body).toContain('Notes are removed.');
+    expect(page.body).toContain('Deleted notes cannot be restored');
+    expect(page.body).toContain('Use the tool “delete_note”');
+    expect(page.body).toContain(r3.r3_s256);
+    expect(page.body).toContain(`href="${AS}/interaction?code=${AS_CODE}"`);
+
+    // The person is at the PS page: the agent hears "interacting", no second code.
+    t.clock.advance(5000);
+    const polled = await sendSigned(t, {
+      method: 'GET',
+      path: new URL(String(res.headers.location), ISSUER).pathname,
+      key: bound.agent.key,
+      signatureKey: bound.agent.jwt,
+    });
+    expect(polled.statusCode).toBe(202);
+    expect(polled.json()).toEqual({ status: 'interacting' });
+    expect(polled.headers['aauth-requirement']).toBeUndefined();
+
+    // The person decided at the AS: the next poll delivers the AS's token.
+    handle = grantWith(
+      () =>
+        makeAuthToken({
+          issuer: accessServer,
+          clock: t.clock,
+          key: bound.agent.key,
+          aud: RESOURCE,
+          ps: ISSUER,
+          sub: bound.personToken.sub,
+          scope: 'data.read',
+          claims: {
+            ...r3,
+            r3_granted: { vocabulary: 'urn:aauth:vocabulary:mcp', operations: [{ tool: 'delete_note' }] },
+          },
+        }).jwt,
+    );
+    t.clock.advance(5000);
+    const done = await sendSigned(t, {
+      method: 'GET',
+      path: new URL(String(res.headers.location), ISSUER).pathname,
+      key: bound.agent.key,
+      signatureKey: bound.agent.jwt,
+    });
+    expect(done.statusCode).toBe(200);
+    expect(decodeClaims(done.json().auth_token).r3_s256).toBe(r3.r3_s256);
+  });
+
+  it('refuses a document that does not hash to r3_s256 before asking the AS: 400 invalid_resource_token (§Hash Verification)', async () => {
+    const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
+    const r3 = r3Resource.publish({
+      vocabulary: 'urn:aauth:vocabulary:mcp',
+      operations: [{ tool: 'list_notes' }],
+    });
+    handle = interactionStep;
+    const before = calls.length;
+    const res = await requestAuthToken(t, bound.agent, {
+      resource_token: fourPartyRt(bound, { ...r3, r3_s256: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' })
+        .jwt,
+    });
+    expect([res.statusCode, res.json().error]).toEqual([400, 'invalid_resource_token']);
+    expect(calls.length).toBe(before);
   });
 });

@@ -1,5 +1,5 @@
 import { html, postForm, renderMarkdown, type SafeHtml, submitButton } from '@aauth-ref/fastify';
-import type { ConsentView } from '../services/consent-view.js';
+import type { ConsentR3, ConsentView } from '../services/consent-view.js';
 import type { ClarificationTurn } from '../services/pending-service.js';
 
 /**
@@ -71,7 +71,9 @@ ${
   scopes === undefined
     ? ''
     : scopes.length === 0
-      ? html`<p>No specific permissions are requested.</p>`
+      ? view.r3 === undefined
+        ? html`<p>No specific permissions are requested.</p>`
+        : ''
       : html`<h3>Permissions</h3>
 <ul class="scopes">${scopes.map(
           (scope) =>
@@ -79,6 +81,54 @@ ${
         )}</ul>`
 }
 </section>`;
+}
+
+/**
+ * R3 §R3 Processing: the resource's own description of the access (`display`) and its operations in
+ * words, instead of bare scope strings. `summary` and the other members are plain text (escaped);
+ * a proposal's `detail` is Markdown (sanitized by `renderMarkdown`).
+ */
+function renderR3(r3: ConsentR3, devMode: boolean): SafeHtml {
+  const heading = r3.proposal ? 'The call the agent wants to make' : 'What the resource says this allows';
+  return html`<section aria-labelledby="consent-r3">
+<h2 id="consent-r3">${heading}</h2>
+${r3.summary ? html`<p class="r3-summary"><strong>${r3.summary}</strong></p>` : ''}
+${r3.detail ? html`<div class="r3-detail">${markdown(r3.detail, devMode)}</div>` : ''}
+<dl>
+${r3.implications ? html`<dt>What can happen</dt><dd>${r3.implications}</dd>` : ''}
+${r3.dataAccessed ? html`<dt>Data it can see</dt><dd>${r3.dataAccessed}</dd>` : ''}
+${r3.irreversible ? html`<dt>Cannot be undone</dt><dd class="warning">${r3.irreversible}</dd>` : ''}
+</dl>
+${
+  r3.parameters === undefined
+    ? ''
+    : html`<h3>Details of this call</h3>
+<dl class="r3-parameters">${r3.parameters.map(
+        (p) =>
+          html`<dt><code>${p.name}</code></dt><dd>${p.value}${p.digest ? html` <span class="hint">(excerpt; the full value stays between the agent and the resource)</span>` : ''}</dd>`,
+      )}</dl>`
+}
+${
+  r3.proposal
+    ? html`<p>${r3.operations[0] ?? ''}, once, exactly as described. Approving does not allow any other call.</p>`
+    : html`<h3>Operations</h3><ul class="r3-operations">${r3.operations.map((op) => html`<li>${op}</li>`)}</ul>`
+}
+<p class="hint">Resource document <code>${r3.s256}</code></p>
+</section>`;
+}
+
+/** One choice per operation of a class document: allow, ask each time, or not allow. */
+function renderR3Choices(r3: ConsentR3): SafeHtml {
+  return html`<fieldset class="r3-choices"><legend>For each operation</legend>
+${r3.operations.map(
+  (op, i) => html`<label for="r3-op-${String(i)}">${op}</label>
+<select id="r3-op-${String(i)}" name="r3_op_${String(i)}">
+<option value="grant" selected>Allow</option>
+<option value="per_call">Ask me before each call</option>
+<option value="deny">Do not allow</option>
+</select>`,
+)}
+</fieldset>`;
 }
 
 export function renderTurn(turn: ClarificationTurn, index: number, devMode: boolean): SafeHtml {
@@ -131,12 +181,14 @@ export function renderConsentBody(options: ConsentPageOptions): SafeHtml {
     label: 'Your decision',
     body: html`<input type="hidden" name="request" value="${options.requestId}">
 <input type="hidden" name="step" value="${String(options.step)}">
+${view.r3 !== undefined && !view.r3.proposal ? renderR3Choices(view.r3) : ''}
 ${submitButton('Approve', { name: 'decision', value: 'approve' })}
 ${submitButton('Deny', { name: 'decision', value: 'deny', kind: 'secondary' })}`,
   });
   return html`<p>${intro}</p>
 ${renderAgent(view, devMode)}
 ${renderResource(view, devMode)}
+${view.r3 === undefined ? '' : renderR3(view.r3, devMode)}
 ${
   view.justification
     ? html`<section aria-labelledby="consent-why"><h2 id="consent-why">Why, according to the agent</h2>${markdown(view.justification, devMode)}</section>`
@@ -144,4 +196,25 @@ ${
 }
 ${renderChat(options)}
 ${decision}`;
+}
+
+/**
+ * R3 §R3 Processing in four-party access: the AS decides and issues, but the PS renders the
+ * document's `display` before sending the person on to the AS's own interaction page.
+ */
+export function renderFederatedR3Body(options: {
+  readonly r3: ConsentR3;
+  readonly accessServer: string;
+  readonly resource: string;
+  readonly continueUrl?: string;
+  readonly devMode: boolean;
+}): SafeHtml {
+  const { r3, accessServer, resource, continueUrl, devMode } = options;
+  return html`<p>An agent acting for you asks for access to <strong>${resource}</strong>. Its access server, <strong>${accessServer}</strong>, decides what is granted and asks you on its own page.</p>
+${renderR3(r3, devMode)}
+${
+  continueUrl === undefined
+    ? html`<p>The access server is not waiting for you right now. The agent will be told how its request ends.</p>`
+    : html`<p><a class="button" href="${continueUrl}">Continue to ${accessServer}</a></p>`
+}`;
 }

@@ -8,6 +8,7 @@ import type {
 } from '../services/mission-service.js';
 import type { ClarificationState } from '../services/pending-service.js';
 import { renderTurn } from './consent-page.js';
+import { r3OperationList, renderR3Summary } from './r3-summary.js';
 
 /**
  * The person's mission pages: the review of a proposal (§Mission Creation: edit the description,
@@ -185,12 +186,24 @@ export interface MissionsListOptions {
   readonly devMode: boolean;
 }
 
+/** A token request's R3 document (§Mission Log entries carry `r3_s256` and what was granted). */
+function renderLogR3(detail: Readonly<Record<string, unknown>>): SafeHtml | '' {
+  if (typeof detail.r3_s256 !== 'string') return '';
+  return html`<br>${renderR3Summary({
+    s256: detail.r3_s256,
+    ...(detail.r3_granted === undefined
+      ? {}
+      : { granted: r3OperationList(detail.r3_granted), perCall: r3OperationList(detail.r3_per_call) }),
+    proposal: detail.r3_proposal === true,
+  })}`;
+}
+
 function renderLog(log: readonly MissionLogView[]): SafeHtml {
   return html`<table><caption>Mission log</caption>
 <thead><tr><th scope="col">#</th><th scope="col">Time</th><th scope="col">Entry</th><th scope="col">Detail</th></tr></thead>
 <tbody>${log.map(
     (entry, i) =>
-      html`<tr><td>${String(i + 1)}</td><td>${entry.createdAt.toISOString()}</td><td>${entry.kind}${entry.s256 ? html`<br><code>${entry.s256}</code>` : ''}</td><td><pre>${JSON.stringify(entry.detail, null, 2)}</pre></td></tr>`,
+      html`<tr><td>${String(i + 1)}</td><td>${entry.createdAt.toISOString()}</td><td>${entry.kind}${entry.s256 ? html`<br><code>${entry.s256}</code>` : ''}${renderLogR3(entry.detail)}</td><td><pre>${JSON.stringify(entry.detail, null, 2)}</pre></td></tr>`,
   )}</tbody></table>`;
 }
 

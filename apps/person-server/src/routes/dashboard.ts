@@ -1,6 +1,7 @@
 import { formString, html, type SafeHtml, submitButton } from '@aauth-ref/fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { renderWaitingRequests } from '../pages/governance-pages.js';
+import { r3OperationList, renderR3Summary } from '../pages/r3-summary.js';
 import type { PersonRecord } from '../services/ports.js';
 import { createPrismaDashboardStore } from '../stores/prisma-dashboard.js';
 import { listWaitingRequests } from '../stores/prisma-governance.js';
@@ -115,11 +116,19 @@ ${
 ${
   scopeConsents.length === 0
     ? html`<p>No scope consent is remembered.</p>`
-    : html`<table><caption>Scopes you allowed</caption>
-<thead><tr><th scope="col">Agent</th><th scope="col">Resource</th><th scope="col">Scope</th><th scope="col">Mission</th><th scope="col">Since</th><th scope="col">Action</th></tr></thead>
+    : html`<table><caption>Scopes and R3 documents you allowed</caption>
+<thead><tr><th scope="col">Agent</th><th scope="col">Resource</th><th scope="col">Scope / R3</th><th scope="col">Mission</th><th scope="col">Since</th><th scope="col">Action</th></tr></thead>
 <tbody>${scopeConsents.map(
         (c) =>
-          html`<tr><td><code>${c.agentSub}</code></td><td>${c.resource}</td><td>${c.scope}</td><td>${c.missionS256 ? html`<code>${c.missionS256}</code>` : 'any'}</td><td>${c.createdAt.toISOString()}</td><td>${revokeForm(
+          html`<tr><td><code>${c.agentSub}</code></td><td>${c.resource}</td><td>${c.scope}${
+            c.r3S256 === null
+              ? ''
+              : html`${c.scope === '' ? '' : html`<br>`}${renderR3Summary({
+                  s256: c.r3S256,
+                  granted: r3OperationList(c.r3Granted),
+                  perCall: r3OperationList(c.r3PerCall),
+                })}`
+          }</td><td>${c.missionS256 ? html`<code>${c.missionS256}</code>` : 'any'}</td><td>${c.createdAt.toISOString()}</td><td>${revokeForm(
             csrf,
             '/dashboard/consents/revoke',
             { kind: 'scope', id: c.id },
@@ -132,10 +141,19 @@ ${
   tokens.length === 0
     ? html`<p>No token issued for you is live.</p>`
     : html`<table><caption>Person and auth tokens not yet expired</caption>
-<thead><tr><th scope="col">Type</th><th scope="col">Agent</th><th scope="col">Resource</th><th scope="col">Scope</th><th scope="col">Expires</th><th scope="col">Action</th></tr></thead>
+<thead><tr><th scope="col">Type</th><th scope="col">Agent</th><th scope="col">Resource</th><th scope="col">Scope / R3</th><th scope="col">Expires</th><th scope="col">Action</th></tr></thead>
 <tbody>${tokens.map(
         (token) =>
-          html`<tr><td>${token.kind === 'auth' ? 'Auth token' : 'Person token'}</td><td><code>${token.agentSub}</code></td><td>${token.resource}</td><td>${token.scope ?? ''}</td><td>${token.exp.toISOString()}</td><td>${revokeForm(
+          html`<tr><td>${token.kind === 'auth' ? 'Auth token' : 'Person token'}</td><td><code>${token.agentSub}</code></td><td>${token.resource}</td><td>${token.scope ?? ''}${
+            token.r3 === undefined
+              ? ''
+              : html`${token.scope ? html`<br>` : ''}${renderR3Summary({
+                  s256: token.r3.s256,
+                  granted: r3OperationList(token.r3.granted),
+                  perCall: r3OperationList(token.r3.perCall),
+                  proposal: token.r3.proposal,
+                })}`
+          }</td><td>${token.exp.toISOString()}</td><td>${revokeForm(
             csrf,
             '/dashboard/tokens/revoke',
             { kind: token.kind, jti: token.jti },

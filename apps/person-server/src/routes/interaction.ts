@@ -1,25 +1,26 @@
-import { DWK, originOf } from '@aauth-ref/core';
 import {
   allowFormAction,
   formString,
   html,
-  isSafeRedirect,
+  isAgentCallback,
   postForm,
   submitButton,
   textField,
 } from '@aauth-ref/fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { renderConsentBody } from '../pages/consent-page.js';
+import { renderConsentBody, renderFederatedR3Body } from '../pages/consent-page.js';
 import { renderResourceInterstitial, renderResourceRefused } from '../pages/resource-interstitial.js';
 import { MAX_CLARIFICATION_ROUNDS, roundsOf } from '../services/clarification-service.js';
-import { describeConsent } from '../services/consent-view.js';
+import { describeConsent, describeR3 } from '../services/consent-view.js';
+import { isFederatedRecord } from '../services/federation-relay.js';
 import { isGovernanceKind } from '../services/governance.js';
 import type { PendingRecord } from '../services/pending-service.js';
+import { allowsNothing } from '../services/r3-consent.js';
 import { agentCallbackErrorFor, RESOURCE_CALLBACK_PATH } from '../services/resource-interaction.js';
 import type { AppContext } from './context.js';
 import { isMissionKind, sendMissionReview } from './missions-pages.js';
 import { redirectToSignIn, sendPsPage } from './pages.js';
-import { approveTokenRequest } from './token-approval.js';
+import { approveTokenRequest, readR3Choices } from './token-approval.js';
 
 /**
  * The interaction page (§User Interaction, §Interaction Code Format, §Interaction Callback Errors):
@@ -75,22 +76,11 @@ export function registerInteractionRoutes(app: FastifyInstance, context: AppCont
 
   /**
    * §User Interaction: the callback "is constructed from the agent's `callback_endpoint` metadata".
-   * Accepted only when it is that endpoint (same origin and path, any query), so the PS never
-   * becomes an open redirector.
+   * Accepted only when it is that endpoint (`isAgentCallback`: same origin and path, any query), so
+   * the PS never becomes an open redirector.
    */
-  async function checkCallback(record: PendingRecord, callback: string): Promise<boolean> {
-    const iss = agentIssuerOf(record);
-    if (!iss) return false;
-    let endpoint: unknown;
-    try {
-      endpoint = (await context.keys.metadata(iss, DWK.agent)).callback_endpoint;
-    } catch {
-      return false;
-    }
-    if (typeof endpoint !== 'string') return false;
-    const origin = originOf(endpoint);
-    if (!origin || !isSafeRedirect(callback, [origin])) return false;
-    return new URL(callback).pathname === new URL(endpoint).pathname;
+  function checkCallback(record: PendingRecord, callback: string): Promise<boolean> {
+    return isAgentCallback(context.keys, agentIssuerOf(record), callback);
   }
 
   /** §Agent-Person Binding: "the PS MUST NOT allow a different person to claim the same agent". */
@@ -100,6 +90,22 @@ export function registerInteractionRoutes(app: FastifyInstance, context: AppCont
     if (!agentIss || !agentSub) return false;
     const bound = await context.bindings.findBoundPerson({ iss: agentIss, sub: agentSub });
     return bound !== undefined && bound !== personId;
+  }
+
+  /** R3 §R3 Processing: the document's `display` of a four-party request, then on to the AS. */
+  async function sendFederatedR3(request: FastifyRequest, reply: FastifyReply, record: PendingRecord) {
+    const view = await context.authTokens.federation?.interactionView(record, record.personId ?? '');
+    if (view === undefined) {
+      return message(request, reply, 'Not your request', 'This request is for someone else.', 403);
+    }
+    const body = renderFederatedR3Body({
+      r3: describeR3(view.r3),
+      accessServer: view.accessServer,
+      resource: view.resource,
+      ...(view.continueUrl === undefined ? {} : { continueUrl: view.continueUrl }),
+      devMode,
+    });
+    return sendPsPage(context, request, reply, 'Review the request', body);
   }
 
   async function sendConsent(request: FastifyRequest, reply: FastifyReply, record: PendingRecord) {
@@ -127,6 +133,7 @@ ${form}`;
       return sendPsPage(context, request, reply, 'Connect a new agent', body);
     }
     if (isMissionKind(record)) return sendMissionReview(context, request, reply, record);
+    if (isFederatedRecord(record)) return sendFederatedR3(request, reply, record);
     // Permission requests, relays and questions are decided on their own page (routes/governance-pages.ts).
     if (isGovernanceKind(record.kind)) return reply.redirect(`/governance/${record.id}`, 303);
     const isNew = !(await context.bindings.findBoundPerson({
@@ -301,7 +308,11 @@ ${submitButton('Continue')}
     if (!record) return sendClosed(request, reply, id, session.personId);
     // Governance requests carry their own answers (a reason, an answer): decided on their own page.
     if (isGovernanceKind(record.kind)) return reply.redirect(`/governance/${record.id}`, 303);
-    if (decision === 'deny') {
+    const r3Choices = decision === 'approve' ? readR3Choices(record, request.body) : undefined;
+    if (r3Choices === 'invalid')
+      return message(request, reply, 'Choose an answer', 'Choose an answer for each operation.', 400);
+    // R3: allowing none of the operations is a denial.
+    if (decision === 'deny' || (r3Choices !== undefined && allowsNothing(r3Choices))) {
       await pending.deny(record, session.personId);
       request.log.info({ event: 'interaction.denied', pendingKind: record.kind }, 'request denied');
       return (
@@ -328,7 +339,7 @@ ${submitButton('Continue')}
           409,
         );
       }
-      const approved = await approveTokenRequest(context, record, session.personId);
+      const approved = await approveTokenRequest(context, record, session.personId, r3Choices);
       if (approved === 'bound_to_other') {
         return message(
           request,

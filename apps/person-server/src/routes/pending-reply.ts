@@ -26,7 +26,8 @@ export function replyRelayed(reply: FastifyReply, location: string, answer: Rela
 
 /**
  * Answers one poll of a pending URL: `200` with the result, or `202` while waiting. A four-party
- * request the AS deferred is answered by the relay (`relay`), which polls the AS.
+ * request the AS deferred is answered by the relay (`relay`), which polls the AS. The record is read
+ * once, here, and handed to whichever answers.
  */
 export async function replyToPoll(
   request: FastifyRequest,
@@ -36,14 +37,12 @@ export async function replyToPoll(
   owner: PendingOwner,
   relay?: FederationRelay,
 ) {
-  if (relay !== undefined) {
-    const record = await pending.loadForOwner(id, owner);
-    if (isFederatedRecord(record)) {
-      return replyRelayed(reply, request.url.split('?')[0]!, await relay.poll(record));
-    }
+  const record = await pending.loadForOwner(id, owner);
+  if (relay !== undefined && isFederatedRecord(record)) {
+    return replyRelayed(reply, request.url.split('?')[0]!, await relay.poll(record));
   }
   const wait = parsePreferWait(request.headers.prefer, MAX_PREFER_WAIT_SECONDS) ?? 0;
-  const answer = await pending.poll(id, owner, wait);
+  const answer = await pending.poll(record, wait);
   if (answer.kind === 'result') {
     return reply
       .code(200)
@@ -67,14 +66,12 @@ export async function replyToCancel(
   owner: PendingOwner,
   relay?: FederationRelay,
 ) {
-  if (relay !== undefined) {
-    const record = await pending.loadForOwner(id, owner);
-    // §Cancel Request: the AS's pending request is withdrawn too.
-    if (isFederatedRecord(record)) {
-      await relay.cancel(record);
-      return reply.code(204).header('cache-control', 'no-store').send();
-    }
+  const record = await pending.loadForOwner(id, owner);
+  // §Cancel Request: the AS's pending request is withdrawn too.
+  if (relay !== undefined && isFederatedRecord(record)) {
+    await relay.cancel(record);
+    return reply.code(204).header('cache-control', 'no-store').send();
   }
-  await pending.cancel(id, owner);
+  await pending.cancel(record);
   return reply.code(204).header('cache-control', 'no-store').send();
 }

@@ -45,16 +45,14 @@ export function registerPendingRoutes(app: FastifyInstance, context: AppContext)
     '/pending/:id',
     { config: { aauth: RESPOND } },
     async (request, reply) => {
-      if (relay !== undefined) {
-        const record = await context.pending.loadForOwner(request.params.id, ownerOf(request.aauth));
-        if (isFederatedRecord(record)) {
-          // The AS's question, answered by the agent: forwarded to the AS's pending URL.
-          const answer = await relay.respond(record, request.body);
-          request.log.info({ event: 'clarification.forwarded' }, 'clarification answer forwarded');
-          return replyRelayed(reply, request.url.split('?')[0]!, answer);
-        }
+      const record = await context.pending.loadForOwner(request.params.id, ownerOf(request.aauth));
+      if (relay !== undefined && isFederatedRecord(record)) {
+        // The AS's question, answered by the agent: forwarded to the AS's pending URL.
+        const answer = await relay.respond(record, request.body);
+        request.log.info({ event: 'clarification.forwarded' }, 'clarification answer forwarded');
+        return replyRelayed(reply, request.url.split('?')[0]!, answer);
       }
-      await context.clarifications.respond(request.params.id, ownerOf(request.aauth), request.body);
+      await context.clarifications.respond(record, request.body);
       request.log.info({ event: 'clarification.answered' }, 'clarification answered');
       return replyPending(reply, {
         location: request.url.split('?')[0]!,

@@ -15,7 +15,9 @@ import {
   isEndpointUrl,
   issueToken,
   type PublicJwk,
+  type R3DocumentFetcher,
   type ResourceInteraction,
+  readR3Reference,
   ServerError,
   type TokenSigner,
   type TokenVerifier,
@@ -37,6 +39,17 @@ import type {
   ScopeConsentStore,
   SecurityEventLog,
 } from './ports.js';
+import {
+  decideR3,
+  defaultR3Choices,
+  planR3,
+  type R3Choice,
+  type R3Decision,
+  type R3Plan,
+  r3TokenClaims,
+  rememberedR3Decision,
+  rememberR3,
+} from './r3-consent.js';
 import {
   agentRefOf,
   assertMissionActive,
@@ -80,6 +93,8 @@ export interface AuthTokenServiceDeps {
   readonly federation?: FederationClient;
   /** The AS's deferred steps relayed to the agent at the PS's own pending URL (with `federation`). */
   readonly federationRelay?: FederationRelay;
+  /** R3 §R3 Processing: absent, a resource token with `r3_uri` is `invalid_resource_token`. */
+  readonly r3Documents?: R3DocumentFetcher;
 }
 
 /** What the agent said about the request, kept for the consent page and the dashboard. */
@@ -115,6 +130,8 @@ export interface AuthTokenPlan {
   readonly context: AuthRequestContext;
   /** §Resource-Initiated Interaction: the resource's own flow, run before the PS's consent. */
   readonly resourceInteraction?: ResourceInteraction;
+  /** R3: the verified document the resource token names (`r3_uri`, `r3_s256`). */
+  readonly r3?: R3Plan;
 }
 
 export interface IssuedAuthToken {
@@ -124,7 +141,11 @@ export interface IssuedAuthToken {
   readonly claims: AuthTokenClaims;
 }
 
-export type ConsentReason = 'scope' | 'prompt' | 'resource_interaction';
+/**
+ * `r3`: the R3 document is not covered by an earlier decision on the same class document (by
+ * `r3_s256`); a per-call proposal always is put to the person.
+ */
+export type ConsentReason = 'scope' | 'prompt' | 'resource_interaction' | 'r3';
 
 export interface AuthTokenNeedsConsent {
   readonly kind: 'needs_consent';
@@ -147,11 +168,17 @@ export interface AuthTokenService {
   requestAuthToken(signer: RequestingAgent, body: unknown): Promise<AuthTokenOutcome>;
   /**
    * After the person approved. `grantedScope` narrows the plan's scope (the person may deselect);
-   * absent, the whole requested scope is granted. The consent is remembered.
+   * absent, the whole requested scope is granted. `r3Choices` answers each R3 operation (absent: the
+   * PS's defaults). The scope consent is remembered, with the decision on an R3 class document
+   * (never on a per-call proposal).
    */
   completeAuthToken(
     plan: AuthTokenPlan,
-    approval: { readonly personId: string; readonly grantedScope?: string },
+    approval: {
+      readonly personId: string;
+      readonly grantedScope?: string;
+      readonly r3Choices?: readonly R3Choice[];
+    },
   ): Promise<IssuedAuthToken>;
   /** Polls, answers and cancellations of a deferred four-party request (absent without federation). */
   readonly federation?: FederationRelay;
@@ -176,8 +203,15 @@ export function isScopeCovered(
   consents: readonly ScopeConsentRecord[],
   requested: readonly string[],
   missionS256: string | undefined,
+  r3S256?: string,
 ): boolean {
-  const applicable = consents.filter((c) => c.missionS256 === null || c.missionS256 === missionS256);
+  const applicable = consents.filter(
+    (c) =>
+      (c.missionS256 === null || c.missionS256 === missionS256) &&
+      // A decision on an R3 document that granted no scope is no scope consent for other requests
+      // (it would cover every later request without scope); for the same document it is.
+      (c.r3 === undefined || c.scope !== '' || c.r3.r3S256 === r3S256),
+  );
   if (applicable.length === 0) return false;
   const granted = new Set(applicable.flatMap((c) => splitScope(c.scope)));
   return requested.every((value) => granted.has(value));
@@ -185,16 +219,35 @@ export function isScopeCovered(
 
 export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenService {
   /** §Mission Log: "token requests (with justifications)" and the governance decision on each. */
-  async function logRequest(plan: AuthTokenPlan, decision: string, scope?: string): Promise<void> {
+  async function logRequest(
+    plan: AuthTokenPlan,
+    decision: string,
+    scope?: string,
+    r3?: R3Decision,
+  ): Promise<void> {
     if (plan.missionS256 === undefined || deps.missionLog === undefined) return;
     const detail: Record<string, unknown> = { resource: plan.resource, decision };
     if (plan.scope !== undefined) detail.requested_scope = plan.scope;
     if (scope !== undefined) detail.scope = scope;
     if (plan.context.justification !== undefined) detail.justification = plan.context.justification;
+    if (plan.r3 !== undefined) {
+      // R3 §Auth Token Extensions: the document the person decided on, by hash (audit provenance).
+      detail.r3_uri = plan.r3.r3_uri;
+      detail.r3_s256 = plan.r3.r3_s256;
+      if (plan.r3.proposal) detail.r3_proposal = true;
+    }
+    if (r3 !== undefined) {
+      detail.r3_granted = r3.granted;
+      if (r3.perCall.length > 0) detail.r3_per_call = r3.perCall;
+    }
     await deps.missionLog.append(plan.missionS256, { kind: 'token_request', detail });
   }
 
-  async function issue(plan: AuthTokenPlan, scope: string | undefined): Promise<IssuedAuthToken> {
+  async function issue(
+    plan: AuthTokenPlan,
+    scope: string | undefined,
+    r3?: R3Decision,
+  ): Promise<IssuedAuthToken> {
     const now = deps.clock.now();
     if (plan.notAfter.some((exp) => exp * 1000 <= now)) {
       throw new ExpiredAgentToken('The agent token expired before the auth token could be issued.');
@@ -224,27 +277,53 @@ export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenSer
     if (plan.account !== undefined) input.account = plan.account;
     if (plan.missionS256 !== undefined) input.mission_s256 = plan.missionS256;
     if (plan.tenant !== undefined) input.tenant = plan.tenant;
+    if (plan.r3 !== undefined) {
+      if (r3 === undefined) throw new TypeError('an R3 plan is issued with a decision');
+      Object.assign(input, r3TokenClaims(plan.r3, r3));
+    }
     // §Auth Token Structure: ≤ 1 h and never past the mission's expires_at; like a person token, not
     // past the agent token(s) presented with the request.
     const claims = completeTokenClaims('auth', input as unknown as AuthTokenClaims, {
       clock: deps.clock,
       notAfter: [...plan.notAfter, missionNotAfter(mission)],
     });
-    await deps.issuedAuthTokens.insert({
-      jti: claims.jti,
-      iss: claims.iss,
-      aud: claims.aud,
-      sub: claims.sub,
-      scope: claims.scope ?? null,
-      missionS256: claims.mission_s256 ?? null,
-      personId: plan.personId,
-      agentIss: plan.agent.iss,
-      agentSub: plan.agent.sub,
-      cnfJkt: plan.cnfJkt,
-      issuedAt: new Date(claims.iat * 1000),
-      exp: new Date(claims.exp * 1000),
-      revokedAt: null,
-    });
+    const issuedAt = new Date(claims.iat * 1000);
+    await deps.issuedAuthTokens.insert(
+      {
+        jti: claims.jti,
+        iss: claims.iss,
+        aud: claims.aud,
+        sub: claims.sub,
+        scope: claims.scope ?? null,
+        missionS256: claims.mission_s256 ?? null,
+        personId: plan.personId,
+        agentIss: plan.agent.iss,
+        agentSub: plan.agent.sub,
+        cnfJkt: plan.cnfJkt,
+        issuedAt,
+        exp: new Date(claims.exp * 1000),
+        revokedAt: null,
+      },
+      // R3 §AS Processing step 4 / §Audit Log Integrity: written with the token record, atomically.
+      plan.r3 === undefined
+        ? undefined
+        : {
+            r3Uri: plan.r3.r3_uri,
+            r3S256: plan.r3.r3_s256,
+            ps: claims.ps,
+            sub: claims.sub,
+            // §Resource Token Verification step 5 made the resource token's agent_jkt this key.
+            agentJkt: plan.cnfJkt,
+            agentIss: plan.agent.iss,
+            agentSub: plan.agent.sub,
+            subagentSub: plan.subagentSub ?? null,
+            r3Granted: claims.r3_granted,
+            r3PerCall: claims.r3_per_call ?? null,
+            proposal: plan.r3.proposal,
+            missionS256: claims.mission_s256 ?? null,
+            issuedAt,
+          },
+    );
     const authToken = issueToken('auth', claims, deps.signer, { clock: deps.clock });
     return { kind: 'issued', authToken, expiresIn: claims.exp - Math.floor(now / 1000), claims };
   }
@@ -261,14 +340,29 @@ export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenSer
       readonly signer: RequestingAgent;
       readonly agent: AgentRef;
       readonly params: ReturnType<typeof parseAuthTokenParams>;
-      readonly claims: { iss: string; aud: string; sub: string; scope?: string; mission_s256?: string };
+      readonly claims: {
+        iss: string;
+        aud: string;
+        sub: string;
+        scope?: string;
+        mission_s256?: string;
+        r3_uri?: string;
+        r3_s256?: string;
+      };
       readonly personId: string;
       readonly cnfJkt: string;
       readonly notAfter: number | undefined;
+      readonly r3Reference: ReturnType<typeof readR3Reference>;
     },
   ): Promise<IssuedAuthToken | FederationDeferred> {
     const { signer, agent, params, claims } = input;
     if (signer.raw === undefined) throw new ServerError('The agent token is not available to forward.');
+    // R3 §R3 Processing: the PS fetches (and verifies by hash) the document too, to render its
+    // `display` should the AS ask for the person. Without a fetcher the AS alone reads it.
+    const r3Plan =
+      input.r3Reference === undefined || deps.r3Documents === undefined
+        ? undefined
+        : planR3(await deps.r3Documents.fetch(input.r3Reference, claims.iss));
     const facts: FederatedFacts = {
       accessServer: claims.aud,
       resource: claims.iss,
@@ -280,6 +374,10 @@ export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenSer
       ...(input.notAfter === undefined ? {} : { notAfter: input.notAfter }),
       ...(claims.mission_s256 === undefined ? {} : { missionS256: claims.mission_s256 }),
       ...(params.justification === undefined ? {} : { justification: params.justification }),
+      ...(claims.r3_uri === undefined || claims.r3_s256 === undefined
+        ? {}
+        : { r3Uri: claims.r3_uri, r3S256: claims.r3_s256 }),
+      ...(r3Plan === undefined ? {} : { r3Plan }),
     };
     let outcome: Awaited<ReturnType<FederationClient['start']>>;
     try {
@@ -364,11 +462,21 @@ export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenSer
           personId: record.personId,
           cnfJkt,
           notAfter: missionNotAfter(mission),
+          r3Reference: readR3Reference(claims, deps.identifierPolicy),
         });
       }
       if (claims.interaction !== undefined && !isEndpointUrl(claims.interaction.url, deps.identifierPolicy)) {
         // §Resource-Initiated Interaction: "The `interaction.url` MUST be an HTTPS URL."
         throw new InvalidResourceToken('The resource token interaction url must be an https URL.');
+      }
+      // R3 §R3 Processing: fetched (signed, hash-verified) before the person is asked anything.
+      let r3: R3Plan | undefined;
+      const r3Reference = readR3Reference(claims, deps.identifierPolicy);
+      if (r3Reference !== undefined) {
+        if (deps.r3Documents === undefined) {
+          throw new InvalidResourceToken('This person server does not process R3 resource tokens.');
+        }
+        r3 = planR3(await deps.r3Documents.fetch(r3Reference, claims.iss));
       }
 
       const context: { -readonly [K in keyof AuthRequestContext]: AuthRequestContext[K] } = {
@@ -402,6 +510,7 @@ export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenSer
         ...(claims.interaction === undefined
           ? {}
           : { resourceInteraction: { url: claims.interaction.url, code: claims.interaction.code } }),
+        ...(r3 === undefined ? {} : { r3 }),
       };
 
       const reasons: ConsentReason[] = [];
@@ -412,11 +521,16 @@ export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenSer
         agent,
         resource: plan.resource,
       });
-      if (!isScopeCovered(consents, splitScope(plan.scope), plan.missionS256)) reasons.push('scope');
+      const rememberedR3 =
+        plan.r3 === undefined ? undefined : rememberedR3Decision(plan.r3, consents, plan.missionS256);
+      if (plan.r3 !== undefined && rememberedR3 === undefined) reasons.push('r3');
+      if (!isScopeCovered(consents, splitScope(plan.scope), plan.missionS256, plan.r3?.r3_s256)) {
+        reasons.push('scope');
+      }
       if (reasons.length === 0) {
-        const issued = await issue(plan, plan.scope);
+        const issued = await issue(plan, plan.scope, rememberedR3);
         // Covered by consent already given (within this mission, or standing): no new question.
-        await logRequest(plan, 'issued', issued.claims.scope);
+        await logRequest(plan, 'issued', issued.claims.scope, rememberedR3);
         return issued;
       }
       // prompt=none: the agent asked not to involve the person, and the person must be involved.
@@ -437,12 +551,26 @@ export function createAuthTokenService(deps: AuthTokenServiceDeps): AuthTokenSer
       if (splitScope(grantedScope).some((value) => !requested.has(value))) {
         throw new TypeError('the granted scope is broader than the resource token scope');
       }
-      await deps.scopeConsents.grant(
-        { personId: plan.personId, agent: plan.agent, resource: plan.resource },
-        { scope: splitScope(grantedScope).join(' '), missionS256: plan.missionS256 ?? null },
-      );
-      const issued = await issue(plan, grantedScope);
-      await logRequest(plan, 'approved', issued.claims.scope);
+      const r3 =
+        plan.r3 === undefined
+          ? undefined
+          : decideR3(plan.r3, approval.r3Choices ?? defaultR3Choices(plan.r3));
+      // §Per-Call Proposals: approving one call is never a standing consent. A class document's
+      // decision is remembered with the scope by its r3_s256 (isScopeCovered keeps a scope-less one
+      // from covering other requests).
+      const rememberedR3 = plan.r3 === undefined || r3 === undefined ? undefined : rememberR3(plan.r3, r3);
+      if (plan.r3 === undefined || rememberedR3 !== undefined) {
+        await deps.scopeConsents.grant(
+          { personId: plan.personId, agent: plan.agent, resource: plan.resource },
+          {
+            scope: splitScope(grantedScope).join(' '),
+            missionS256: plan.missionS256 ?? null,
+            ...(rememberedR3 === undefined ? {} : { r3: rememberedR3 }),
+          },
+        );
+      }
+      const issued = await issue(plan, grantedScope, r3);
+      await logRequest(plan, 'approved', issued.claims.scope, r3);
       return issued;
     },
   };

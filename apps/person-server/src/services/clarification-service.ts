@@ -5,7 +5,6 @@ import {
   type ClarificationAnswer,
   type ClarificationState,
   openQuestion,
-  type PendingOwner,
   type PendingRecord,
   type PendingService,
 } from './pending-service.js';
@@ -54,8 +53,11 @@ export interface ClarificationService {
   ask(record: PendingRecord, personId: string, question: string): Promise<AskOutcome>;
   /** Whether another question may be asked now. */
   canAsk(record: PendingRecord): boolean;
-  /** The agent's `POST` to its pending URL. Throws `InvalidRequest`, `InvalidResourceToken`, `NotFound`, `Gone`. */
-  respond(id: string, owner: PendingOwner, body: unknown): Promise<void>;
+  /**
+   * The agent's `POST` to its pending URL, for the record `pending.loadForOwner` returned (the route
+   * reads it once). Throws `InvalidRequest`, `InvalidResourceToken`, `Gone`.
+   */
+  respond(record: PendingRecord, body: unknown): Promise<void>;
 }
 
 export function roundsOf(record: PendingRecord): number {
@@ -86,6 +88,9 @@ function assertSameRequest(
   if (claims.ps !== issuer) changed.push('ps');
   if (claims.sub !== plan.sub) changed.push('sub');
   if ((claims.mission_s256 ?? null) !== (plan.missionS256 ?? null)) changed.push('mission_s256');
+  // R3: the person is shown the document the plan holds; another document is a new request.
+  if ((claims.r3_uri ?? null) !== (plan.r3?.r3_uri ?? null)) changed.push('r3_uri');
+  if ((claims.r3_s256 ?? null) !== (plan.r3?.r3_s256 ?? null)) changed.push('r3_s256');
   const interaction = claims.interaction;
   const original = plan.resourceInteraction;
   if (
@@ -188,8 +193,7 @@ export function createClarificationService(deps: ClarificationServiceDeps): Clar
       return written ? 'asked' : 'not_open';
     },
 
-    async respond(id, owner, body) {
-      const record = await pending.loadForOwner(id, owner);
+    async respond(record, body) {
       if (typeof body !== 'object' || body === null || Array.isArray(body)) {
         throw new InvalidRequest('The request body must be a JSON object.');
       }

@@ -2,6 +2,12 @@ import { DWK, type IssuerKeyResolver } from '@aauth-ref/core';
 import type { AuthTokenPlan } from './auth-token-service.js';
 import type { ClarificationState, PendingRecord } from './pending-service.js';
 import type { PersonTokenPlan } from './person-token-service.js';
+import {
+  describeR3Operation,
+  describeR3Parameters,
+  type R3ParameterView,
+  type R3Plan,
+} from './r3-consent.js';
 
 /**
  * What the consent page shows about a pending `/person` or `/token` request (§Person Token Endpoint:
@@ -41,12 +47,32 @@ export interface ConsentScope {
   readonly description?: string;
 }
 
+/** R3: what the resource's document says the access means (§R3 Document `display`), in its words. */
+export interface ConsentR3 {
+  readonly uri: string;
+  readonly s256: string;
+  /** A per-call proposal (§Per-Call Proposals): one concrete call, approved or denied. */
+  readonly proposal: boolean;
+  /** Plain text, escaped by the page. */
+  readonly summary?: string;
+  readonly implications?: string;
+  readonly dataAccessed?: string;
+  readonly irreversible?: string;
+  /** Markdown (a proposal's `detail`); sanitized when rendered. */
+  readonly detail?: string;
+  /** Each operation in words, in document order (the form's choices follow this order). */
+  readonly operations: readonly string[];
+  readonly parameters?: readonly R3ParameterView[];
+}
+
 export interface ConsentView {
   readonly kind: 'person_token' | 'auth_token';
   readonly agent: ConsentAgent;
   readonly resource: ConsentResource;
   /** Auth token requests only: the scope the resource token carries. */
   readonly scopes?: readonly ConsentScope[];
+  /** Auth token requests with R3 claims: the verified document's display and operations. */
+  readonly r3?: ConsentR3;
   /** Markdown. */
   readonly justification?: string;
   readonly platform?: string;
@@ -150,6 +176,7 @@ export async function describeConsent(source: MetadataSource, record: PendingRec
     agent,
     resource,
     ...(scopes === undefined ? {} : { scopes }),
+    ...(auth?.r3 === undefined ? {} : { r3: describeR3(auth.r3) }),
     ...optional('justification', context?.justification),
     ...optional('platform', context?.platform),
     ...optional('device', context?.device),
@@ -160,4 +187,21 @@ export async function describeConsent(source: MetadataSource, record: PendingRec
 
 function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: string };
+}
+
+/** The R3 document as the person reads it (three-party consent and four-party pages alike). */
+export function describeR3(plan: R3Plan): ConsentR3 {
+  const display = plan.display;
+  return {
+    uri: plan.r3_uri,
+    s256: plan.r3_s256,
+    proposal: plan.proposal,
+    ...optional('summary', shortString(display?.summary, MAX_DESCRIPTION_LENGTH)),
+    ...optional('implications', shortString(display?.implications, MAX_DESCRIPTION_LENGTH)),
+    ...optional('dataAccessed', shortString(display?.data_accessed, MAX_DESCRIPTION_LENGTH)),
+    ...optional('irreversible', shortString(display?.irreversible, MAX_DESCRIPTION_LENGTH)),
+    ...optional('detail', shortString(display?.detail, MAX_DESCRIPTION_LENGTH)),
+    operations: plan.operations.map((op) => describeR3Operation(plan.vocabulary, op)),
+    ...(plan.parameters === undefined ? {} : { parameters: describeR3Parameters(plan.parameters) }),
+  };
 }

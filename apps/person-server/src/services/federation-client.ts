@@ -77,6 +77,9 @@ export interface DeliveryFacts {
   readonly personId: string;
   /** NumericDate the auth token must not outlive: the mission's `expires_at`. */
   readonly notAfter?: number;
+  /** The resource token's R3 claims: an auth token naming another R3 document is refused. */
+  readonly r3Uri?: string;
+  readonly r3S256?: string;
 }
 
 export interface FederatedTokenRequest extends DeliveryFacts {
@@ -276,6 +279,13 @@ export function createFederationClient(deps: FederationClientDeps): FederationCl
     const allowed = new Set(scopeValues(facts.scope));
     if (scopeValues(claims.scope).some((value) => !allowed.has(value))) return reject(facts, 'scope');
     if (facts.notAfter !== undefined && claims.exp > facts.notAfter) return reject(facts, 'exp');
+    // R3 §Auth Token Extensions: r3_uri/r3_s256 pin the document the resource token named.
+    if (
+      (claims.r3_uri !== undefined || claims.r3_s256 !== undefined) &&
+      (claims.r3_uri !== facts.r3Uri || claims.r3_s256 !== facts.r3S256)
+    ) {
+      return reject(facts, 'r3');
+    }
     const expiresIn = claims.exp - Math.floor(now() / 1000);
     if (expiresIn <= 0) return reject(facts, 'expired');
     return { authToken: jwt, expiresIn, claims };

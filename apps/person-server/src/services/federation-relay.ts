@@ -18,8 +18,15 @@ import {
   MAX_CLARIFICATION_RESPONSE_LENGTH,
   type RelayedStep,
 } from './federation-client.js';
-import type { PendingOwner, PendingRecord, PendingService, PendingStatus } from './pending-service.js';
+import {
+  displayInteractionCode,
+  type PendingOwner,
+  type PendingRecord,
+  type PendingService,
+  type PendingStatus,
+} from './pending-service.js';
 import type { AgentRef, IssuedAuthTokenStore, MissionLog } from './ports.js';
+import type { R3Plan } from './r3-consent.js';
 
 /**
  * The AS's deferred steps relayed to the agent (§AS Response, §Deferred Responses): when the AS
@@ -28,6 +35,12 @@ import type { AgentRef, IssuedAuthTokenStore, MissionLog } from './ports.js';
  * facts §Auth Token Delivery checks are kept in `federated_request`. Each poll of the PS's pending URL
  * polls the AS's at most once and never before the AS's `Retry-After`; an auth token the AS issues is
  * verified as on the synchronous path, recorded, and answered `200`.
+ *
+ * R3 §R3 Processing ("the PS renders display"): for a resource token naming an R3 document the PS
+ * fetched and verified the document, and when the AS asks for the person (`requirement=interaction`)
+ * the PS directs the person itself (§AS Response: "The PS directs the user to the AS's interaction
+ * URL"): the agent is given the PS's own interaction URL and code, whose page shows the document's
+ * `display` and then links on to the AS's interaction URL with the AS's code.
  */
 
 /** The PS's pending kind for a deferred four-party request. */
@@ -38,6 +51,17 @@ export interface FederatedFacts extends DeliveryFacts {
   readonly agent: AgentRef;
   readonly missionS256?: string;
   readonly justification?: string;
+  /** The R3 document the PS fetched and verified, shown to the person before the AS's page. */
+  readonly r3Plan?: R3Plan;
+}
+
+/** What the PS's page for a four-party request shows: the document and where the AS wants the person. */
+export interface FederatedInteractionView {
+  readonly accessServer: string;
+  readonly resource: string;
+  readonly r3: R3Plan;
+  /** The AS's interaction URL with its code; absent when the AS no longer waits for the person. */
+  readonly continueUrl?: string;
 }
 
 export interface FederatedRecord {
@@ -83,6 +107,8 @@ export interface FederationRelayDeps {
   readonly client: FederationClient;
   readonly issuedAuthTokens: IssuedAuthTokenStore;
   readonly missionLog?: MissionLog;
+  /** The PS's interaction page (`{issuer}/interaction`), given instead of the AS's for R3 requests. */
+  readonly interactionUrl?: string;
 }
 
 export interface FederationRelay {
@@ -102,6 +128,8 @@ export interface FederationRelay {
   respond(record: PendingRecord, body: unknown): Promise<RelayAnswer>;
   /** `DELETE` of the PS's pending URL: ends it here and at the AS. */
   cancel(record: PendingRecord): Promise<void>;
+  /** The R3 page of a deferred request for the person it is for (absent: not theirs, or no R3). */
+  interactionView(record: PendingRecord, personId: string): Promise<FederatedInteractionView | undefined>;
 }
 
 /** How long one exchange with the AS holds the request against a concurrent poll. */
@@ -148,6 +176,8 @@ export function createFederationRelay(deps: FederationRelayDeps): FederationRela
     };
     if (facts.scope !== undefined) detail.requested_scope = facts.scope;
     if (facts.justification !== undefined) detail.justification = facts.justification;
+    // R3: the document the AS decided on, by hash (the PS checked the token names it on delivery).
+    if (facts.r3S256 !== undefined) Object.assign(detail, { r3_uri: facts.r3Uri, r3_s256: facts.r3S256 });
     await deps.missionLog.append(facts.missionS256, { kind: 'token_request', detail });
   }
 
@@ -168,16 +198,48 @@ export function createFederationRelay(deps: FederationRelayDeps): FederationRela
       exp: new Date(issued.exp * 1000),
       revokedAt: null,
     });
-    await log(facts, 'issued', issued.scope === undefined ? {} : { scope: issued.scope });
+    await log(facts, 'issued', {
+      ...(issued.scope === undefined ? {} : { scope: issued.scope }),
+      ...(issued.r3_granted === undefined ? {} : { r3_granted: issued.r3_granted.operations }),
+      ...(issued.r3_per_call === undefined ? {} : { r3_per_call: issued.r3_per_call.operations }),
+    });
   }
 
   /** What the agent's next poll may expect, in seconds: never sooner than the AS's own pacing. */
   const agentRetryAfterFor = (state: FederationState) =>
     Math.max(state.retryAfter, pending.retryAfterSeconds);
 
-  function answerFor(state: FederationState, retryAfter: number): RelayAnswer & { kind: 'pending' } {
-    const { step } = state;
+  /**
+   * The requirement the agent is given. An AS interaction on an R3 request goes through the PS's own
+   * page (its code on the PS's row); once the person has opened it, the agent only hears that the
+   * person is interacting, as at the PS's own pending URLs.
+   */
+  function agentRequirement(
+    step: RelayedStep,
+    record: Pick<PendingRecord, 'interactionCode' | 'codeConsumedAt'>,
+  ): { requirement?: AAuthRequirement; status?: 'interacting' } {
     const requirement = requirementOf(step);
+    if (step.requirement !== 'interaction' || record.interactionCode === null || !deps.interactionUrl) {
+      return requirement ? { requirement } : {};
+    }
+    if (record.codeConsumedAt !== null) return { status: 'interacting' };
+    return {
+      requirement: {
+        requirement: 'interaction',
+        url: deps.interactionUrl,
+        code: displayInteractionCode(record.interactionCode),
+      },
+    };
+  }
+
+  function answerFor(
+    state: FederationState,
+    retryAfter: number,
+    record: Pick<PendingRecord, 'interactionCode' | 'codeConsumedAt'>,
+  ): RelayAnswer & { kind: 'pending' } {
+    const { step } = state;
+    const relayed = agentRequirement(step, record);
+    const requirement = relayed.requirement;
     const body: Record<string, unknown> = {};
     if (step.requirement === 'clarification') {
       body.clarification = step.clarification;
@@ -188,7 +250,7 @@ export function createFederationRelay(deps: FederationRelayDeps): FederationRela
     }
     return {
       kind: 'pending',
-      status: step.status,
+      status: relayed.status ?? step.status,
       retryAfter,
       ...(requirement ? { requirement } : {}),
       body,
@@ -265,7 +327,7 @@ export function createFederationRelay(deps: FederationRelayDeps): FederationRela
     if (stepChanged(fed.state.step, state.step)) {
       await log(fed.facts, 'pending', { requirement: state.step.requirement });
     }
-    return answerFor(state, agentRetryAfter);
+    return answerFor(state, agentRetryAfter, record);
   }
 
   /** Ends a request whose PS-side lifetime is over: `408 expired`, and the AS is told. */
@@ -289,7 +351,8 @@ export function createFederationRelay(deps: FederationRelayDeps): FederationRela
         owner,
         // The relay's state lives in federated_request; this names what the row is for.
         request: { access_server: facts.accessServer, resource: facts.resource },
-        interaction: false,
+        // R3: a PS code, used only if the AS asks for the person (the PS shows `display` first).
+        interaction: facts.r3Plan !== undefined && deps.interactionUrl !== undefined,
       });
       const at = now();
       const agentRetryAfter = agentRetryAfterFor(state);
@@ -304,7 +367,10 @@ export function createFederationRelay(deps: FederationRelayDeps): FederationRela
         new Date(at),
       );
       await log(facts, 'pending', state.step.requirement ? { requirement: state.step.requirement } : {});
-      return { id: created.record.id, answer: answerFor(state, agentRetryAfter) };
+      return {
+        id: created.record.id,
+        answer: answerFor(state, agentRetryAfter, { ...created.record, codeConsumedAt: null }),
+      };
     },
 
     async poll(record) {
@@ -319,10 +385,10 @@ export function createFederationRelay(deps: FederationRelayDeps): FederationRela
       }
       await pending.store.markPolled(record.id, new Date(at));
       // The AS's pacing: between its polls the agent hears the last step again.
-      if (at < fed.asNextPollAt.getTime()) return answerFor(fed.state, fed.agentRetryAfter);
+      if (at < fed.asNextPollAt.getTime()) return answerFor(fed.state, fed.agentRetryAfter, record);
       if (!(await store.claim(record.id, fed.version, new Date(at + EXCHANGE_LEASE_MS)))) {
         // Another poll is talking to the AS right now.
-        return answerFor(fed.state, fed.agentRetryAfter);
+        return answerFor(fed.state, fed.agentRetryAfter, record);
       }
       return exchange(record, fed, () => client.poll(fed.facts, fed.state));
     },
@@ -364,6 +430,28 @@ export function createFederationRelay(deps: FederationRelayDeps): FederationRela
         clarification_response: text,
       });
       return exchange(record, fed, () => client.respond(fed.facts, fed.state, text));
+    },
+
+    async interactionView(record, personId) {
+      const fed = await store.find(record.id);
+      if (fed === undefined || fed.facts.r3Plan === undefined || fed.facts.personId !== personId) {
+        return undefined;
+      }
+      const { step } = fed.state;
+      let continueUrl: string | undefined;
+      if (step.requirement === 'interaction' && step.url !== undefined && step.code !== undefined) {
+        // §User Interaction: the person is sent to `{url}?code={code}`; the url's origin was checked
+        // to be the AS's when the step was accepted.
+        const target = new URL(step.url);
+        target.searchParams.set('code', step.code);
+        continueUrl = target.href;
+      }
+      return {
+        accessServer: fed.facts.accessServer,
+        resource: fed.facts.resource,
+        r3: fed.facts.r3Plan,
+        ...(continueUrl === undefined ? {} : { continueUrl }),
+      };
     },
 
     async cancel(record) {

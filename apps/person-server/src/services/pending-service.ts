@@ -205,10 +205,13 @@ export interface PendingService {
     request: unknown;
     interaction: boolean;
   }): Promise<CreatedPending>;
-  /** One poll (`GET` the pending URL). Throws the polling errors, `NotFound` and `Gone`. */
-  poll(id: string, owner: PendingOwner, waitSeconds?: number): Promise<PollAnswer>;
-  /** `DELETE` the pending URL: later polls are `410`. */
-  cancel(id: string, owner: PendingOwner): Promise<void>;
+  /**
+   * One poll (`GET` the pending URL) of a record `loadForOwner` just returned — the route loads it
+   * once, to tell a relayed request from its own. Throws the polling errors and `Gone`.
+   */
+  poll(record: PendingRecord, waitSeconds?: number): Promise<PollAnswer>;
+  /** `DELETE` the pending URL of a record `loadForOwner` returned: later polls are `410`. */
+  cancel(record: PendingRecord): Promise<void>;
   /** The request a typed code names, by its normalized form. */
   lookupCode(input: string): Promise<CodeLookup>;
   /** Marks the request `interacting` and binds it to the person; false when someone got there first. */
@@ -347,8 +350,8 @@ export function createPendingService(deps: PendingServiceDeps): PendingService {
         : { record, code: display, requirement: requirementFor(display) };
     },
 
-    async poll(id, owner, waitSeconds = 0) {
-      let record = await load(id, owner);
+    async poll(loaded, waitSeconds = 0) {
+      let record = loaded;
       const settled = await settle(record);
       if (settled) return settled;
       if (
@@ -364,7 +367,7 @@ export function createPendingService(deps: PendingServiceDeps): PendingService {
       const rounds = Math.floor((wait * 1000) / pollIntervalMs);
       for (let i = 0; i < rounds; i++) {
         await sleep(pollIntervalMs);
-        const next = await store.find(id);
+        const next = await store.find(record.id);
         if (!next || next.terminalAt !== null) throw new Gone('This pending request has ended.');
         const answer = await settle(next);
         if (answer) return answer;
@@ -396,8 +399,7 @@ export function createPendingService(deps: PendingServiceDeps): PendingService {
       };
     },
 
-    async cancel(id, owner) {
-      const record = await load(id, owner);
+    async cancel(record) {
       if (!(await store.finish(record.id, now(), 'cancelled')))
         throw new Gone('This pending request has ended.');
     },

@@ -26,6 +26,9 @@ import type {
   MissionLookup,
   MissionRecord,
   PersonLookup,
+  PersonRecord,
+  PersonTokenFacts,
+  PersonTokenFactsLookup,
   PersonTokenRecordStore,
   ResourceConsentStore,
 } from './ports.js';
@@ -64,6 +67,11 @@ export interface PersonTokenServiceDeps {
   readonly personTokens: PersonTokenRecordStore;
   readonly resourceConsents: ResourceConsentStore;
   readonly issuedAuthTokens: IssuedAuthTokenStore;
+  /**
+   * The binding, consent, prior-issuance, person and directed-subject reads of one request together
+   * (the Prisma store answers them in one statement); default: the separate ports above, one by one.
+   */
+  readonly personTokenFacts?: PersonTokenFactsLookup;
   /** §Mission Log: person tokens issued under a mission. */
   readonly missionLog?: MissionLog;
   /** Resources new to one agent it may obtain person tokens for per hour (default 50). */
@@ -118,6 +126,39 @@ export interface PersonTokenService {
   ): Promise<IssuedPersonToken>;
 }
 
+/** What `issue` would otherwise read again: the mission checked moments ago, the person, the `sub`. */
+interface KnownFacts {
+  /** Set (possibly to `undefined`) when the mission check already ran for this request. */
+  readonly mission?: { readonly record: MissionRecord | undefined };
+  readonly person?: PersonRecord;
+  readonly sub?: string;
+}
+
+/** `PersonTokenFactsLookup` over the separate ports: a query each (the in-memory stores of tests). */
+export function lookupPersonTokenFactsSeparately(
+  deps: Pick<
+    PersonTokenServiceDeps,
+    'bindings' | 'persons' | 'directedSubjects' | 'personTokens' | 'resourceConsents'
+  >,
+): PersonTokenFactsLookup {
+  return {
+    async findPersonTokenFacts({ agent, resource, personId: given }) {
+      const issuedForResource = await deps.personTokens.hasIssuedForResource(agent, resource);
+      const personId = given ?? (await deps.bindings.findBoundPerson(agent));
+      if (personId === undefined) return { consented: false, issuedForResource };
+      const person = await deps.persons.findPerson(personId);
+      const sub = await deps.directedSubjects.find(personId, resource);
+      return {
+        personId,
+        consented: await deps.resourceConsents.has({ personId, agent, resource }),
+        issuedForResource,
+        ...(person === undefined ? {} : { person }),
+        ...(sub === undefined ? {} : { sub }),
+      };
+    },
+  };
+}
+
 const DEFAULT_MAX_NEW_RESOURCES_PER_HOUR = 50;
 const HOUR_MS = 3_600_000;
 /** The window slides; a client retrying after this many seconds sees some of it freed. */
@@ -125,10 +166,11 @@ const RATE_LIMIT_RETRY_AFTER_SECONDS = 300;
 
 export function createPersonTokenService(deps: PersonTokenServiceDeps): PersonTokenService {
   const maxNewResources = deps.maxNewResourcesPerHour ?? DEFAULT_MAX_NEW_RESOURCES_PER_HOUR;
+  const facts = deps.personTokenFacts ?? lookupPersonTokenFactsSeparately(deps);
 
   /** §Person Token Endpoint: "A PS SHOULD rate-limit the number of distinct `resource` values it accepts from one agent". */
-  async function enforceResourceRate(agent: AgentRef, resource: string): Promise<void> {
-    if (await deps.personTokens.hasIssuedForResource(agent, resource)) return;
+  async function enforceResourceRate(agent: AgentRef, known: PersonTokenFacts): Promise<void> {
+    if (known.issuedForResource) return;
     const since = new Date(deps.clock.now() - HOUR_MS);
     if ((await deps.personTokens.countNewResourcesSince(agent, since)) >= maxNewResources) {
       throw new SlowDown('This agent has requested person tokens for too many new resources; retry later.', {
@@ -137,13 +179,17 @@ export function createPersonTokenService(deps: PersonTokenServiceDeps): PersonTo
     }
   }
 
-  async function issue(plan: PersonTokenPlan, personId: string): Promise<IssuedPersonToken> {
+  async function issue(
+    plan: PersonTokenPlan,
+    personId: string,
+    known: KnownFacts = {},
+  ): Promise<IssuedPersonToken> {
     const now = deps.clock.now();
     if (plan.notAfter.some((exp) => exp * 1000 <= now)) {
       throw new ExpiredAgentToken('The agent token expired before the person token could be issued.');
     }
-    let mission: MissionRecord | undefined;
-    if (plan.missionS256 !== undefined) {
+    let mission = known.mission?.record;
+    if (known.mission === undefined && plan.missionS256 !== undefined) {
       mission = await assertMissionActive(
         deps.missions,
         plan.missionS256,
@@ -151,9 +197,9 @@ export function createPersonTokenService(deps: PersonTokenServiceDeps): PersonTo
         plan.missionOwner ?? { agent: plan.agent },
       );
     }
-    const person = await deps.persons.findPerson(personId);
+    const person = known.person ?? (await deps.persons.findPerson(personId));
     if (person === undefined) throw new UserUnreachable('The person this agent acts for is no longer known.');
-    const sub = await resolveDirectedSubject(deps.directedSubjects, personId, plan.resource);
+    const sub = known.sub ?? (await resolveDirectedSubject(deps.directedSubjects, personId, plan.resource));
     const input: Record<string, unknown> = {
       iss: deps.issuer,
       dwk: DWK.person,
@@ -219,11 +265,13 @@ export function createPersonTokenService(deps: PersonTokenServiceDeps): PersonTo
       let personId: string | undefined;
       let missionS256 = params.mission_s256;
       let missionOwner: MissionOwner | undefined;
+      let known: PersonTokenFacts;
       if (params.upstream_token !== undefined) {
         // §Call Chaining: the person is the one the upstream authorization was issued for, and its
         // mission context carries downstream.
         const upstream = await verifyUpstreamToken(deps, params.upstream_token, signer);
         personId = upstream.personId;
+        known = await facts.findPersonTokenFacts({ agent, resource: params.resource, personId });
         const upstreamMission = upstream.claims.mission_s256;
         if (upstreamMission !== undefined) {
           if (missionS256 !== undefined && missionS256 !== upstreamMission) {
@@ -235,7 +283,8 @@ export function createPersonTokenService(deps: PersonTokenServiceDeps): PersonTo
           missionOwner = { agent, personId };
         }
       } else {
-        personId = await deps.bindings.findBoundPerson(agent);
+        known = await facts.findPersonTokenFacts({ agent, resource: params.resource });
+        personId = known.personId;
         if (missionS256 !== undefined) {
           missionOwner = personId === undefined ? { agent } : { agent, personId };
         }
@@ -250,7 +299,7 @@ export function createPersonTokenService(deps: PersonTokenServiceDeps): PersonTo
           missionOwner ?? { agent },
         );
       }
-      await enforceResourceRate(agent, params.resource);
+      await enforceResourceRate(agent, known);
 
       const plan: PersonTokenPlan = {
         resource: params.resource,
@@ -266,10 +315,12 @@ export function createPersonTokenService(deps: PersonTokenServiceDeps): PersonTo
       if (personId === undefined)
         return { kind: 'needs_consent', reason: 'agent_binding', plan, capabilities };
       // §Person Token Exposure: the first person token for a resource needs the person's approval.
-      if (!(await deps.resourceConsents.has({ personId, agent, resource: params.resource }))) {
-        return { kind: 'needs_consent', reason: 'new_resource', plan, capabilities };
-      }
-      return issue(plan, personId);
+      if (!known.consented) return { kind: 'needs_consent', reason: 'new_resource', plan, capabilities };
+      return issue(plan, personId, {
+        mission: { record: mission },
+        ...(known.person === undefined ? {} : { person: known.person }),
+        ...(known.sub === undefined ? {} : { sub: known.sub }),
+      });
     },
 
     async completePersonToken(plan, approval) {

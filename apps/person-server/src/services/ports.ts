@@ -130,6 +130,34 @@ export interface PersonTokenRecordStore {
   countNewResourcesSince(agent: AgentRef, since: Date): Promise<number>;
 }
 
+// --- A person token request's facts, read together ------------------------------------------------
+
+/**
+ * Everything a person token request reads before it decides (§Person Token Endpoint, §Agent-Person
+ * Binding, §Person Token Exposure, §Directed Identifiers), so a store can answer in one round trip.
+ */
+export interface PersonTokenFacts {
+  /** The person: the one given, else the one the agent's active binding names; absent when unbound. */
+  readonly personId?: string;
+  /** That person's record; absent when unbound or no longer known. */
+  readonly person?: PersonRecord;
+  /** An unrevoked consent of that person for this agent at this resource exists. */
+  readonly consented: boolean;
+  /** This agent was issued a person token for this resource before (the rate limit's "not new"). */
+  readonly issuedForResource: boolean;
+  /** That person's directed `sub` at this resource, when one was stored already. */
+  readonly sub?: string;
+}
+
+export interface PersonTokenFactsLookup {
+  /** `personId` when the request already names the person (§Call Chaining); else the binding decides. */
+  findPersonTokenFacts(query: {
+    readonly agent: AgentRef;
+    readonly resource: string;
+    readonly personId?: string;
+  }): Promise<PersonTokenFacts>;
+}
+
 // --- Consents ---------------------------------------------------------------------------------------
 
 export interface ResourceConsentKey {
@@ -145,10 +173,22 @@ export interface ResourceConsentStore {
   grant(key: ResourceConsentKey): Promise<void>;
 }
 
+/**
+ * The person's decision on one R3 class document (never a per-call proposal), remembered by its
+ * `r3_s256`: the document's operation objects they allowed and allowed per call.
+ */
+export interface RememberedR3Decision {
+  readonly r3S256: string;
+  readonly granted: readonly Readonly<Record<string, unknown>>[];
+  readonly perCall: readonly Readonly<Record<string, unknown>>[];
+}
+
 export interface ScopeConsentRecord {
   /** Space-separated scope values the person granted in one decision (may be empty). */
   readonly scope: string;
   readonly missionS256: string | null;
+  /** Set when the decision was on an R3 class document. */
+  readonly r3?: RememberedR3Decision;
 }
 
 export interface ScopeConsentStore {
@@ -175,8 +215,31 @@ export interface IssuedAuthTokenRecord {
   readonly revokedAt: Date | null;
 }
 
+/**
+ * R3 §AS Processing step 4 (this PS being the three-party issuer): what an R3 auth token was issued
+ * against, recorded atomically with the token (§Audit Log Integrity).
+ */
+export interface R3AuditEntry {
+  readonly r3Uri: string;
+  readonly r3S256: string;
+  /** The resource token's `ps`, `sub` and `agent_jkt`. */
+  readonly ps: string;
+  readonly sub: string;
+  readonly agentJkt: string;
+  /** The agent identifier: the signing agent token's `sub` (and its AP), plus a sub-agent's `sub`. */
+  readonly agentIss: string;
+  readonly agentSub: string;
+  readonly subagentSub: string | null;
+  readonly r3Granted: unknown;
+  readonly r3PerCall: unknown | null;
+  readonly proposal: boolean;
+  readonly missionS256: string | null;
+  readonly issuedAt: Date;
+}
+
 export interface IssuedAuthTokenStore {
-  insert(record: IssuedAuthTokenRecord): Promise<void>;
+  /** With `r3`, the audit entry is written in the same statement: both or neither. */
+  insert(record: IssuedAuthTokenRecord, r3?: R3AuditEntry): Promise<void>;
   findByJti(jti: string): Promise<IssuedAuthTokenRecord | undefined>;
 }
 

@@ -20,6 +20,19 @@ export interface ScopeConsentView {
   readonly scope: string;
   readonly missionS256: string | null;
   readonly createdAt: Date;
+  /** Set when the consent was a decision on an R3 class document (operation lists). */
+  readonly r3S256: string | null;
+  readonly r3Granted: unknown;
+  readonly r3PerCall: unknown;
+}
+
+/** The R3 document an auth token this PS issued was issued against (its `r3_audit_record`). */
+export interface IssuedTokenR3View {
+  readonly s256: string;
+  /** The claims as issued: `{vocabulary, operations}`. */
+  readonly granted: unknown;
+  readonly perCall: unknown;
+  readonly proposal: boolean;
 }
 
 export interface IssuedTokenView {
@@ -31,6 +44,7 @@ export interface IssuedTokenView {
   /** Auth tokens only. */
   readonly scope: string | null;
   readonly exp: Date;
+  readonly r3?: IssuedTokenR3View;
 }
 
 export interface DashboardStore {
@@ -70,6 +84,9 @@ export function createPrismaDashboardStore(prisma: PrismaClient, issuer: string)
           scope: true,
           missionS256: true,
           createdAt: true,
+          r3S256: true,
+          r3Granted: true,
+          r3PerCall: true,
         },
         orderBy: { createdAt: 'desc' },
         take: LIST_LIMIT,
@@ -79,7 +96,15 @@ export function createPrismaDashboardStore(prisma: PrismaClient, issuer: string)
       const [auth, person] = await Promise.all([
         prisma.issuedAuthToken.findMany({
           where: { personId, revokedAt: null, exp: { gt: now } },
-          select: { jti: true, agentIss: true, agentSub: true, aud: true, scope: true, exp: true },
+          select: {
+            jti: true,
+            agentIss: true,
+            agentSub: true,
+            aud: true,
+            scope: true,
+            exp: true,
+            r3Audit: { select: { r3S256: true, r3Granted: true, r3PerCall: true, proposal: true } },
+          },
           orderBy: { exp: 'asc' },
           take: LIST_LIMIT,
         }),
@@ -110,6 +135,16 @@ export function createPrismaDashboardStore(prisma: PrismaClient, issuer: string)
           resource: row.aud,
           scope: row.scope,
           exp: row.exp,
+          ...(row.r3Audit === null
+            ? {}
+            : {
+                r3: {
+                  s256: row.r3Audit.r3S256,
+                  granted: row.r3Audit.r3Granted,
+                  perCall: row.r3Audit.r3PerCall,
+                  proposal: row.r3Audit.proposal,
+                },
+              }),
         })),
         ...person
           .filter((row) => !revoked.has(row.jti))

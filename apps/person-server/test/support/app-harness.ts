@@ -54,18 +54,26 @@ export interface TestAppOptions {
   outboundFetch?: OutboundFetch;
   /** PS → AS requests (§Access Server Federation): a stub AS instead of the network. */
   federationFetch?: GuardedFetch;
+  /** R3 document fetches: a stub resource instead of the network. */
+  r3Fetch?: GuardedFetch;
   /** Extra configuration variables. */
   env?: Record<string, string>;
+  /** Wraps the test database before the PS uses it (e.g. `recordQueries` of `@aauth-ref/testkit`). */
+  wrapDatabase?: (db: Database) => Database;
 }
 
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
-  const { db, drop } = await createTestDatabase({ migrationsDir: MIGRATIONS_DIR });
+  const created = await createTestDatabase({ migrationsDir: MIGRATIONS_DIR });
+  const { drop } = created;
+  const db = options.wrapDatabase ? options.wrapDatabase(created.db) : created.db;
   const dataDir = await mkdtemp(join(tmpdir(), 'ps-test-'));
   const config = loadConfig({
     AAUTH_DEV: '1',
     LOG_LEVEL: 'silent',
     DATA_DIR: dataDir,
     SEED_DEMO_PERSONS: '0',
+    // The sweeper reads the fake clock: a test moving it hours ahead must not lose rows mid-file.
+    RETENTION_INTERVAL_SECONDS: '0',
     ...options.env,
   });
   const clock = createFakeClock();
@@ -86,6 +94,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       pendingSleep: async () => undefined,
       ...(options.outboundFetch ? { outboundFetch: options.outboundFetch } : {}),
       ...(options.federationFetch ? { federationFetch: options.federationFetch } : {}),
+      ...(options.r3Fetch ? { r3Fetch: options.r3Fetch } : {}),
     });
   const harness: TestApp = {
     app: await build(),

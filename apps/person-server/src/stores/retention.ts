@@ -1,0 +1,60 @@
+import type { Queryable } from '@aauth-ref/db';
+import {
+  createCommonRetentionTasks,
+  createExpiryRetentionTask,
+  createIssuedAuthTokenRetentionTask,
+  createPendingRetentionTask,
+  type RetentionTask,
+} from '@aauth-ref/fastify';
+
+/** How long each kind of row outlives its own expiry (docs/reliability.md, *Retention*). */
+export interface PersonServerRetentionSettings {
+  /** `PENDING_RETENTION_SECONDS`: a late poll still gets its terminal answer (410), not 404. */
+  readonly pendingRetentionSeconds: number;
+  /** `TOKEN_RECORD_RETENTION_SECONDS`: records of issued tokens past their `exp`. */
+  readonly tokenRecordRetentionSeconds: number;
+  /** `RESOURCE_TOKEN_MAX_LIFETIME_SECONDS`: the floor for person-token records (§Person Token Endpoint). */
+  readonly resourceTokenMaxLifetimeSeconds: number;
+}
+
+export { REVOCATION_SKEW_SECONDS } from '@aauth-ref/fastify';
+/** Longer than any window of the database rate limiter (the mission-failure window is 10 min). */
+export const RATE_LIMIT_RETENTION_SECONDS = 24 * 3600;
+
+/**
+ * The PS tables that grow per request, each with its cutoff. Missions, their logs, the governance log
+ * and security events are the audit record and are kept; so are auth tokens with an R3 audit record
+ * (deleting the token would cascade to it).
+ */
+export function createPersonServerRetentionTasks(
+  db: Queryable,
+  settings: PersonServerRetentionSettings,
+): RetentionTask[] {
+  const records = settings.tokenRecordRetentionSeconds;
+  return [
+    // Interaction codes live on the row; a federated request goes with it (ON DELETE CASCADE).
+    createPendingRetentionTask(db, {
+      table: 'pending_request',
+      key: ['id'],
+      keepSeconds: settings.pendingRetentionSeconds,
+    }),
+    // §Person Token Endpoint: "retained beyond the person token's exp by at least the longest resource
+    // token lifetime the PS accepts", whatever the operator set for the other token records.
+    createExpiryRetentionTask(db, {
+      table: 'person_token_record',
+      key: ['jti'],
+      column: 'exp',
+      keepSeconds: Math.max(records, settings.resourceTokenMaxLifetimeSeconds),
+    }),
+    createIssuedAuthTokenRetentionTask(db, records),
+    createExpiryRetentionTask(db, { table: 'issued_agent_token', key: ['jti'], keepSeconds: records }),
+    createExpiryRetentionTask(db, { table: 'seen_agent_token', key: ['iss', 'jti'] }),
+    createExpiryRetentionTask(db, {
+      table: 'rate_limit_attempt',
+      key: ['id'],
+      column: 'at',
+      keepSeconds: RATE_LIMIT_RETENTION_SECONDS,
+    }),
+    ...createCommonRetentionTasks(db),
+  ];
+}

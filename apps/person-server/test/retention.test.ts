@@ -1,0 +1,217 @@
+import { randomUUID } from 'node:crypto';
+import { createRetentionSweeper, type RetentionSweeper } from '@aauth-ref/fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createPersonServerRetentionTasks,
+  RATE_LIMIT_RETENTION_SECONDS,
+  REVOCATION_SKEW_SECONDS,
+} from '../src/stores/retention.js';
+import { hwkMember, newKey, sendSigned, startTestApp, type TestApp } from './support/app-harness.js';
+
+const PENDING_RETENTION_SECONDS = 60;
+const RESOURCE_TOKEN_MAX_LIFETIME_SECONDS = 300;
+
+let t: TestApp;
+let sweeper: RetentionSweeper;
+let personId: string;
+beforeAll(async () => {
+  // The app's own sweeper is off: the test sweeps by hand at the instants it chooses. Token records
+  // are kept 0 s past exp, so only the §Person Token Endpoint floor keeps person-token records.
+  t = await startTestApp({
+    env: {
+      RETENTION_INTERVAL_SECONDS: '0',
+      PENDING_RETENTION_SECONDS: String(PENDING_RETENTION_SECONDS),
+      TOKEN_RECORD_RETENTION_SECONDS: '0',
+      RESOURCE_TOKEN_MAX_LIFETIME_SECONDS: String(RESOURCE_TOKEN_MAX_LIFETIME_SECONDS),
+    },
+  });
+  sweeper = createRetentionSweeper({
+    tasks: createPersonServerRetentionTasks(t.database, {
+      pendingRetentionSeconds: t.config.PENDING_RETENTION_SECONDS,
+      tokenRecordRetentionSeconds: t.config.TOKEN_RECORD_RETENTION_SECONDS,
+      resourceTokenMaxLifetimeSeconds: t.config.RESOURCE_TOKEN_MAX_LIFETIME_SECONDS,
+    }),
+    clock: t.clock,
+    logger: { debug() {}, error() {} },
+    intervalMs: 0,
+  });
+  personId = (await t.prisma.person.findUniqueOrThrow({ where: { username: 'alice' } })).id;
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+const at = (offsetSeconds: number) => new Date(t.clock.now() + offsetSeconds * 1000);
+
+function enroll(durable: ReturnType<typeof newKey>) {
+  return sendSigned(t, {
+    method: 'POST',
+    path: '/agent/enroll',
+    key: durable,
+    signatureKey: hwkMember(durable),
+    body: { name: 'Retention agent' },
+  });
+}
+
+function poll(durable: ReturnType<typeof newKey>, location: string) {
+  return sendSigned(t, {
+    method: 'GET',
+    path: new URL(location).pathname,
+    key: durable,
+    signatureKey: hwkMember(durable),
+  });
+}
+
+describe('retention of the PS tables (docs/reliability.md, Retention)', () => {
+  it('keeps a terminal pending request for its retention (late poll → 410), then deletes it with its code', async () => {
+    const durable = newKey();
+    const res = await enroll(durable);
+    expect(res.statusCode).toBe(202);
+    const location = String(res.headers.location);
+    const id = new URL(location).pathname.split('/').at(-1)!;
+    const { expiresAt } = await t.prisma.pendingRequest.findUniqueOrThrow({ where: { id } });
+
+    // Expired, never polled, inside the retention: kept, and the late poll learns `expired`.
+    t.clock.set(expiresAt.getTime() + (PENDING_RETENTION_SECONDS - 1) * 1000);
+    await sweeper.sweep();
+    const expired = await poll(durable, location);
+    expect(expired.statusCode).toBe(408);
+    expect(expired.json().error).toBe('expired');
+    const { terminalAt } = await t.prisma.pendingRequest.findUniqueOrThrow({ where: { id } });
+
+    // Terminal: every later poll within the retention is 410.
+    t.clock.set(terminalAt!.getTime() + (PENDING_RETENTION_SECONDS - 1) * 1000);
+    await sweeper.sweep();
+    const gone = await poll(durable, location);
+    expect(gone.statusCode).toBe(410);
+    expect(gone.json().error).toBe('gone');
+
+    t.clock.set(terminalAt!.getTime() + (PENDING_RETENTION_SECONDS + 1) * 1000);
+    expect((await sweeper.sweep()).deleted.pending_request).toBeGreaterThanOrEqual(1);
+    expect(await t.prisma.pendingRequest.count({ where: { id } })).toBe(0);
+    expect((await poll(durable, location)).statusCode).toBe(404);
+  });
+
+  it('§Person Token Endpoint: keeps a person-token record past exp for the longest resource-token lifetime', async () => {
+    const record = (jti: string, exp: Date) => ({
+      jti,
+      ps: 'http://localhost:3001',
+      sub: 'directed',
+      exp,
+      resource: 'https://resource.example',
+      personId,
+      agentIss: 'https://agent.example',
+      agentSub: 'aauth:a@agent.example',
+      cnfJkt: 'jkt',
+      issuedAt: at(-7200),
+    });
+    await t.prisma.personTokenRecord.createMany({
+      data: [
+        record('ptr-within', at(-(RESOURCE_TOKEN_MAX_LIFETIME_SECONDS - 1))),
+        record('ptr-past', at(-(RESOURCE_TOKEN_MAX_LIFETIME_SECONDS + 1))),
+        record('ptr-live', at(60)),
+      ],
+    });
+    await sweeper.sweep();
+    const left = await t.prisma.personTokenRecord.findMany({ where: { jti: { startsWith: 'ptr-' } } });
+    expect(left.map((r) => r.jti).sort()).toEqual(['ptr-live', 'ptr-within']);
+  });
+
+  it('deletes issued tokens, sessions, revocations, seen agent tokens and rate-limit attempts past retention; keeps R3-audited tokens', async () => {
+    const issued = (jti: string, exp: Date) => ({
+      jti,
+      iss: 'http://localhost:3001',
+      aud: 'https://resource.example',
+      sub: 'directed',
+      personId,
+      agentIss: 'https://agent.example',
+      agentSub: 'aauth:a@agent.example',
+      cnfJkt: 'jkt',
+      issuedAt: at(-7200),
+      exp,
+    });
+    await t.prisma.issuedAuthToken.createMany({
+      data: [issued('iat-old', at(-1)), issued('iat-live', at(60))],
+    });
+    await t.prisma.issuedAuthToken.create({
+      data: {
+        ...issued('iat-r3', at(-1)),
+        r3Audit: {
+          create: {
+            r3Uri: 'https://resource.example/r3/x',
+            r3S256: 'x',
+            ps: 'http://localhost:3001',
+            sub: 'directed',
+            agentJkt: 'jkt',
+            agentIss: 'https://agent.example',
+            agentSub: 'aauth:a@agent.example',
+            r3Granted: [],
+            proposal: false,
+            issuedAt: at(-7200),
+          },
+        },
+      },
+    });
+    await t.prisma.issuedAgentToken.createMany({
+      data: [
+        { jti: 'iag-old', sub: 's', cnfJkt: 'jkt', issuedAt: at(-7200), expiresAt: at(-1) },
+        { jti: 'iag-live', sub: 's', cnfJkt: 'jkt', issuedAt: at(-7200), expiresAt: at(60) },
+      ],
+    });
+    await t.prisma.webSession.createMany({
+      data: [
+        { idHash: `ws-old-${randomUUID()}`, personId, expiresAt: at(-1) },
+        { idHash: 'ws-live', personId, expiresAt: at(60) },
+      ],
+    });
+    await t.prisma.revocation.createMany({
+      data: [
+        { iss: 'https://x.example', jti: 'rv-old', expiresAt: at(-(REVOCATION_SKEW_SECONDS + 1)) },
+        { iss: 'https://x.example', jti: 'rv-skew', expiresAt: at(-(REVOCATION_SKEW_SECONDS - 1)) },
+        { iss: 'https://x.example', jti: 'rv-no-exp', expiresAt: null },
+      ],
+    });
+    await t.prisma.seenAgentToken.createMany({
+      data: [
+        { iss: 'https://x.example', jti: 'sat-old', sub: 's', expiresAt: at(-1) },
+        { iss: 'https://x.example', jti: 'sat-live', sub: 's', expiresAt: at(60) },
+      ],
+    });
+    await t.prisma.rateLimitAttempt.createMany({
+      data: [
+        { scope: 'retention', key: 'k', at: at(-(RATE_LIMIT_RETENTION_SECONDS + 1)) },
+        { scope: 'retention', key: 'k', at: at(-60) },
+      ],
+    });
+
+    const report = await sweeper.sweep();
+    expect(report.failed).toEqual([]);
+    const jtis = (rows: { jti: string }[]) => rows.map((r) => r.jti).sort();
+    expect(jtis(await t.prisma.issuedAuthToken.findMany({ where: { jti: { startsWith: 'iat-' } } }))).toEqual(
+      ['iat-live', 'iat-r3'],
+    );
+    expect(await t.prisma.r3AuditRecord.count({ where: { jti: 'iat-r3' } })).toBe(1);
+    expect(
+      jtis(await t.prisma.issuedAgentToken.findMany({ where: { jti: { startsWith: 'iag-' } } })),
+    ).toEqual(['iag-live']);
+    expect((await t.prisma.webSession.findMany({ where: { personId } })).map((r) => r.idHash)).toEqual([
+      'ws-live',
+    ]);
+    expect(jtis(await t.prisma.revocation.findMany({ where: { iss: 'https://x.example' } }))).toEqual([
+      'rv-no-exp',
+      'rv-skew',
+    ]);
+    expect(jtis(await t.prisma.seenAgentToken.findMany({ where: { iss: 'https://x.example' } }))).toEqual([
+      'sat-live',
+    ]);
+    expect(await t.prisma.rateLimitAttempt.count({ where: { scope: 'retention' } })).toBe(1);
+  });
+
+  it('reads its settings from the environment (defaults: 60 s sweeps, 1 h pending, 24 h token records)', async () => {
+    const { loadConfig } = await import('../src/config.js');
+    const config = loadConfig({ AAUTH_DEV: '1', LOG_LEVEL: 'silent' });
+    expect(config.RETENTION_INTERVAL_SECONDS).toBe(60);
+    expect(config.PENDING_RETENTION_SECONDS).toBe(3600);
+    expect(config.TOKEN_RECORD_RETENTION_SECONDS).toBe(86_400);
+  });
+});
