@@ -1,11 +1,15 @@
 import { fileURLToPath } from 'node:url';
 import {
   type Clock,
+  createGuardedFetch,
   createGuardedPost,
   createOutboundSigner,
+  createR3DocumentFetcher,
   DWK,
+  type GuardedFetch,
   type IssuerKeyResolver,
   type OutboundFetch,
+  R3_DOCUMENT_MAX_BYTES,
   systemClock,
 } from '@aauth-ref/core';
 import { createDatabaseReplayCache, createReadinessCheck, type Database } from '@aauth-ref/db';
@@ -14,11 +18,14 @@ import {
   createLoginThrottle,
   createMemoryRateLimiter,
   createPageSessions,
+  createRetentionSweeper,
   createSessionStore,
   type KeyRing,
   type LoggerOptionsExtra,
+  type RetentionTimers,
   registerJwksRoute,
   registerMetadataRoute,
+  registerRetentionSweeper,
   registerWebKit,
 } from '@aauth-ref/fastify';
 import type { FastifyInstance } from 'fastify';
@@ -47,6 +54,7 @@ import { createPrismaPendingStore } from './stores/prisma-pending-store.js';
 import { createPrismaPolicyStore } from './stores/prisma-policies.js';
 import { createPrismaRevocationStore } from './stores/prisma-revocation-store.js';
 import { createPrismaRevocationChecker } from './stores/prisma-revocations.js';
+import { createAccessServerRetentionTasks } from './stores/retention.js';
 
 /** The committed Prisma migrations (also in the built image: `dist/` sits next to `prisma/`). */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../prisma/migrations', import.meta.url));
@@ -62,9 +70,13 @@ export interface AppDeps {
   readonly remoteKeys?: IssuerKeyResolver;
   /** Signed outbound POSTs (revocation notices; default: through egress admission). Tests inject one. */
   readonly outboundFetch?: OutboundFetch;
+  /** R3 document fetches (signed `GET r3_uri`; default: core's guarded fetch). Tests inject a stub resource. */
+  readonly r3Fetch?: GuardedFetch;
   readonly migrationsDir?: string;
   readonly logger?: boolean | LoggerOptionsExtra;
   readonly keepDatabaseOpen?: boolean;
+  /** The retention sweeper's timers (default: unref'd `setTimeout`). Tests fire them by hand. */
+  readonly retentionTimers?: RetentionTimers;
 }
 
 /** Builds the Access Server. Never listens: `main.ts` does. */
@@ -128,6 +140,23 @@ export async function buildApp(config: AuthServerConfig, deps: AppDeps): Promise
         store: createPrismaIssuedAuthTokenStore(prisma),
       }),
       pendingTtlSeconds: config.PENDING_TTL_SECONDS,
+      identifierPolicy: config.identifierPolicy,
+      // R3 §AS Processing: `r3_uri` fetched signed as this AS, `r3_s256` verified, cached by hash.
+      r3Documents: createR3DocumentFetcher({
+        issuer,
+        dwk: DWK.access,
+        key: () => deps.keys.active,
+        clock,
+        identifierPolicy: config.identifierPolicy,
+        fetch:
+          deps.r3Fetch ??
+          createGuardedFetch({
+            policy: config.egressPolicy,
+            userAgent: 'aauth-ref-auth-server',
+            timeoutMs: 5_000,
+            maxBytes: R3_DOCUMENT_MAX_BYTES,
+          }),
+      }),
     }),
     revocations,
   };
@@ -168,6 +197,21 @@ export async function buildApp(config: AuthServerConfig, deps: AppDeps): Promise
   registerInteractionRoutes(app, pages);
   registerBillingRoutes(app, pages);
   registerAdminRoutes(app, pages);
+
+  // Rows past retention (docs/reliability.md, *Retention*); stopped on close before the database.
+  registerRetentionSweeper(
+    app,
+    createRetentionSweeper({
+      tasks: createAccessServerRetentionTasks(deps.database, {
+        pendingRetentionSeconds: config.PENDING_RETENTION_SECONDS,
+        tokenRecordRetentionSeconds: config.TOKEN_RECORD_RETENTION_SECONDS,
+      }),
+      clock,
+      logger: app.log,
+      intervalMs: config.RETENTION_INTERVAL_SECONDS * 1000,
+      ...(deps.retentionTimers === undefined ? {} : { timers: deps.retentionTimers }),
+    }),
+  );
 
   app.addHook('onClose', async () => {
     if (!deps.prisma) await prisma.$disconnect();

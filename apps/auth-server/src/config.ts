@@ -4,6 +4,7 @@ import {
   type EnvSpec,
   type ParseConfigOptions,
   parseCommonConfig,
+  retentionEnvSpec,
   type ServerConfig,
 } from '@aauth-ref/fastify';
 import { Type } from '@sinclair/typebox';
@@ -53,6 +54,8 @@ export const authServerEnvSpec = {
         ? 'demo accounts with published passwords are never seeded in strict mode'
         : undefined,
   }),
+  // RETENTION_INTERVAL_SECONDS, PENDING_RETENTION_SECONDS, TOKEN_RECORD_RETENTION_SECONDS.
+  ...retentionEnvSpec,
 } satisfies EnvSpec;
 
 export type AuthServerConfig = ServerConfig<typeof authServerEnvSpec>;

@@ -47,7 +47,13 @@ export async function readPolicyDocument(prisma: PrismaClient): Promise<PolicyDo
     prisma.resourcePolicy.findMany({ orderBy: { resource: 'asc' } }),
   ]);
   const resources: Record<string, unknown> = {};
-  for (const row of policies) resources[row.resource] = { fallback: row.fallback, rules: row.rules };
+  for (const row of policies) {
+    resources[row.resource] = {
+      fallback: row.fallback,
+      rules: row.rules,
+      ...(row.r3 === null ? {} : { r3: row.r3 }),
+    };
+  }
   return {
     trusted_person_servers: trusted.map((row) => row.issuer),
     resources,

@@ -7,6 +7,7 @@ import {
   issueToken,
   type TokenSigner,
 } from '@aauth-ref/core';
+import type { R3Grant } from './policy.js';
 import type { GrantContext, IssuedAuthTokenStore } from './ports.js';
 
 /**
@@ -36,10 +37,24 @@ export interface AuthTokenResponse {
 export type AuthTokenIssuer = (
   context: GrantContext,
   scope: string | undefined,
+  r3?: R3Grant,
 ) => Promise<AuthTokenResponse>;
 
 export function createAuthTokenIssuer(deps: AuthTokenIssuerDeps): AuthTokenIssuer {
-  return async (context, scope) => {
+  return async (context, scope, r3) => {
+    // R3 §AS Processing step 6: r3_uri, r3_s256, r3_granted and (if any) r3_per_call. An R3 request
+    // decided without an R3 grant (the resource has no `r3` rules) is issued on its scope alone.
+    const r3Claims =
+      context.r3 === undefined || r3 === undefined
+        ? {}
+        : {
+            r3_uri: context.r3.r3_uri,
+            r3_s256: context.r3.r3_s256,
+            r3_granted: { vocabulary: context.r3.vocabulary, operations: [...r3.granted] },
+            ...(r3.perCall.length === 0
+              ? {}
+              : { r3_per_call: { vocabulary: context.r3.vocabulary, operations: [...r3.perCall] } }),
+          };
     const input: IssuableClaims<'auth'> = {
       iss: deps.issuer,
       dwk: DWK.access,
@@ -51,6 +66,7 @@ export function createAuthTokenIssuer(deps: AuthTokenIssuerDeps): AuthTokenIssue
       ...(context.account === undefined ? {} : { account: context.account }),
       ...(context.mission_s256 === undefined ? {} : { mission_s256: context.mission_s256 }),
       ...(context.tenant === undefined ? {} : { tenant: context.tenant }),
+      ...r3Claims,
     };
     const options = {
       clock: deps.clock,
@@ -74,6 +90,18 @@ export function createAuthTokenIssuer(deps: AuthTokenIssuerDeps): AuthTokenIssue
       resourceTokenJti: context.resource_token_jti,
       issuedAt: new Date(claims.iat * 1000),
       exp: new Date(claims.exp * 1000),
+      ...(context.r3 === undefined || claims.r3_granted === undefined
+        ? {}
+        : {
+            r3: {
+              r3Uri: context.r3.r3_uri,
+              r3S256: context.r3.r3_s256,
+              agentJkt: context.agent_jkt ?? context.cnf_jkt,
+              r3Granted: claims.r3_granted,
+              r3PerCall: claims.r3_per_call ?? null,
+              proposal: context.r3.proposal,
+            },
+          }),
     });
     const auth_token = issueToken('auth', claims, deps.signer(), options);
     return { auth_token, expires_in: claims.exp - claims.iat };

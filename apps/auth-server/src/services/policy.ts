@@ -1,4 +1,4 @@
-import { type IdentifierPolicy, isServerIdentifier } from '@aauth-ref/core';
+import { type IdentifierPolicy, isServerIdentifier, type R3Operation } from '@aauth-ref/core';
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 
@@ -89,8 +89,41 @@ const RuleSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * R3 §AS Processing step 5: what this AS does with each operation of the R3 document — `grant`
+ * (`r3_granted`), `per-call` (`r3_per_call`: each call comes back as a per-call proposal), `omit`
+ * (narrowed away) or `deny` (the whole request is refused). The first rule whose `vocabulary` (if
+ * given) is the document's and whose `match` members all equal the operation's decides; else
+ * `fallback` (default `omit`).
+ */
+const R3EffectSchema = Type.Union([
+  Type.Literal('grant'),
+  Type.Literal('per-call'),
+  Type.Literal('omit'),
+  Type.Literal('deny'),
+]);
+
+const R3RuleSchema = Type.Object(
+  {
+    vocabulary: Type.Optional(Type.String({ minLength: 1 })),
+    /** Operation members to equal, e.g. `{"tool": "delete_note"}`; absent: every operation. */
+    match: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String())),
+    effect: R3EffectSchema,
+  },
+  { additionalProperties: false },
+);
+
+const R3PolicySchema = Type.Object(
+  { fallback: Type.Optional(R3EffectSchema), operations: Type.Array(R3RuleSchema) },
+  { additionalProperties: false },
+);
+
 const ResourcePolicySchema = Type.Object(
-  { fallback: Type.Optional(FallbackSchema), rules: Type.Array(RuleSchema) },
+  {
+    fallback: Type.Optional(FallbackSchema),
+    rules: Type.Array(RuleSchema),
+    r3: Type.Optional(R3PolicySchema),
+  },
   { additionalProperties: false },
 );
 
@@ -110,12 +143,19 @@ export type PolicyFallback = Static<typeof FallbackSchema>;
 export type PolicyDocument = Static<typeof PolicyDocumentSchema>;
 export type PolicyStep = Static<typeof StepSchema>;
 export type PolicyClarification = Static<typeof ClarificationSchema>;
+export type R3Policy = Static<typeof R3PolicySchema>;
+export type R3Effect = Static<typeof R3EffectSchema>;
 
 /** One resource's policy as stored. */
 export interface ResourcePolicy {
   readonly resource: string;
   readonly fallback: PolicyFallback;
   readonly rules: readonly PolicyRule[];
+  /**
+   * Absent: this AS does not use R3 at the resource — an R3 request is decided by the scope rules
+   * alone and issued without R3 claims (README *R3 operations*).
+   */
+  readonly r3?: R3Policy;
 }
 
 export class PolicyDocumentError extends Error {
@@ -178,6 +218,21 @@ export interface PolicyInput {
   readonly approved?: boolean;
   /** Clarification answers received, keyed by question. */
   readonly answers?: Readonly<Record<string, string>>;
+  /** The verified R3 document's operations, when the resource token carries `r3_uri` (R3 §AS Processing). */
+  readonly r3?: R3PolicyInput;
+}
+
+export interface R3PolicyInput {
+  readonly vocabulary: string;
+  readonly operations: readonly R3Operation[];
+  /** A per-call proposal (§Per-Call Proposals): its one operation is granted for that call or denied. */
+  readonly proposal: boolean;
+}
+
+/** R3 §Auth Token Extensions: the operations granted outright and those granted per call. */
+export interface R3Grant {
+  readonly granted: readonly R3Operation[];
+  readonly perCall: readonly R3Operation[];
 }
 
 /** A question to put to the PS (§Clarification Required body members). */
@@ -188,8 +243,12 @@ export interface ClarificationQuestion {
 }
 
 export type PolicyDecision =
-  /** `scope` is the granted subset of the requested scopes, in request order (absent: none requested). */
-  | { readonly kind: 'grant'; readonly scope?: string }
+  /**
+   * `scope` is the granted subset of the requested scopes, in request order (absent: none requested);
+   * `r3` the R3 grant when the request carried an R3 document and the resource has `r3` rules
+   * (absent for an R3 request: issued without R3 claims).
+   */
+  | { readonly kind: 'grant'; readonly scope?: string; readonly r3?: R3Grant }
   | { readonly kind: 'deny'; readonly reason: string }
   | { readonly kind: 'claims'; readonly required_claims: readonly string[] }
   /** `402`: a billing relationship first. `interaction` tells whether binding will be asked too. */
@@ -289,9 +348,65 @@ export function splitScope(scope: string | undefined): string[] {
   return [...new Set((scope ?? '').split(' ').filter((s) => s !== ''))];
 }
 
+function matchesR3Rule(rule: R3Policy['operations'][number], vocabulary: string, op: R3Operation): boolean {
+  if (rule.vocabulary !== undefined && rule.vocabulary !== vocabulary) return false;
+  return Object.entries(rule.match ?? {}).every(([name, value]) => op[name] === value);
+}
+
+/**
+ * R3 §AS Processing step 5 and §Resource Enforcement ("The AS decides which operations to grant
+ * outright and which to make per-call"): each operation by the first matching rule, else `fallback`.
+ * A proposal's operation that the policy grants, outright or per call, is granted for that call
+ * (§Per-Call Proposals step 2: "lists the now-approved operation in `r3_granted`").
+ */
+export function evaluateR3Policy(
+  policy: R3Policy | undefined,
+  input: R3PolicyInput,
+): R3Grant | { readonly deny: string } {
+  const granted: R3Operation[] = [];
+  const perCall: R3Operation[] = [];
+  for (const op of input.operations) {
+    const rule = policy?.operations.find((r) => matchesR3Rule(r, input.vocabulary, op));
+    const effect: R3Effect = rule?.effect ?? policy?.fallback ?? 'omit';
+    if (effect === 'deny') return { deny: 'The resource policy denies an operation of this request.' };
+    if (effect === 'grant' || (effect === 'per-call' && input.proposal)) granted.push(op);
+    else if (effect === 'per-call') perCall.push(op);
+  }
+  if (granted.length === 0 && perCall.length === 0) {
+    return { deny: 'The resource policy grants none of the requested operations.' };
+  }
+  return { granted, perCall };
+}
+
 /** Decides a token request for a resource with a policy (no policy: the resource is not served here). */
 export function evaluatePolicy(policy: ResourcePolicy | undefined, input: PolicyInput): PolicyDecision {
   if (!policy) return { kind: 'deny', reason: 'This access server has no policy for the resource.' };
+  // R3 and scope are enforced independently (R3 §Resource Token Extensions); an R3 request without
+  // scope is decided by the `r3` rules alone, and by `*` scope rules (their conditions and steps) if any.
+  let r3: R3Grant | undefined;
+  if (input.r3 !== undefined && policy.r3 === undefined) {
+    // No `r3` rules: the operator wrote a scope policy only, so the request is decided as if the
+    // resource token carried no R3 claims (the token then has none either, and the resource enforces
+    // its scope). Without scope there is nothing this policy could grant.
+    if (splitScope(input.scope).length === 0) {
+      return {
+        kind: 'deny',
+        reason: 'This access server has no R3 policy for the resource, and the request names no scope.',
+      };
+    }
+  } else if (input.r3 !== undefined) {
+    const outcome = evaluateR3Policy(policy.r3, input.r3);
+    if ('deny' in outcome) return { kind: 'deny', reason: outcome.deny };
+    r3 = outcome;
+    if (splitScope(input.scope).length === 0 && !policy.rules.some((rule) => rule.scopes.includes('*'))) {
+      return { kind: 'grant', r3 };
+    }
+  }
+  const decision = evaluateScopes(policy, input);
+  return decision.kind === 'grant' && r3 !== undefined ? { ...decision, r3 } : decision;
+}
+
+function evaluateScopes(policy: ResourcePolicy, input: PolicyInput): PolicyDecision {
   const requested = splitScope(input.scope);
   const scopes: (string | undefined)[] = requested.length === 0 ? [undefined] : requested;
   const granted: string[] = [];

@@ -1,5 +1,5 @@
 import type { AgentTokenClaims, PublicJwk } from '@aauth-ref/core';
-import type { ResourcePolicy } from './policy.js';
+import type { R3PolicyInput, ResourcePolicy } from './policy.js';
 
 /** What the services need from storage; the Prisma implementations live in `src/stores/`. */
 
@@ -26,10 +26,29 @@ export interface IssuedAuthTokenRecord {
   readonly resourceTokenJti: string;
   readonly issuedAt: Date;
   readonly exp: Date;
+  /** R3 §AS Processing step 4: written with the token record, atomically (§Audit Log Integrity). */
+  readonly r3?: R3AuditEntry;
+}
+
+/** What the audit log keeps of an R3 issuance (`ps`, `sub` and the agent come from the token record). */
+export interface R3AuditEntry {
+  readonly r3Uri: string;
+  readonly r3S256: string;
+  /** The resource token's `agent_jkt`. */
+  readonly agentJkt: string;
+  readonly r3Granted: unknown;
+  readonly r3PerCall: unknown | null;
+  readonly proposal: boolean;
 }
 
 export interface IssuedAuthTokenStore {
   record(token: IssuedAuthTokenRecord): Promise<void>;
+}
+
+/** R3 §AS Processing: the verified document a resource token named (plain JSON, kept while pending). */
+export interface GrantR3 extends R3PolicyInput {
+  readonly r3_uri: string;
+  readonly r3_s256: string;
 }
 
 /**
@@ -54,6 +73,10 @@ export interface GrantContext {
   readonly cnf_jkt: string;
   /** Seconds: the auth token may not outlive the agent token (nor the sub-agent token). */
   readonly not_after: number;
+  /** The resource token's `agent_jkt` (the audit log's, R3 §AS Processing step 4). */
+  readonly agent_jkt?: string;
+  /** Present when the resource token carried `r3_uri`/`r3_s256` and the document verified. */
+  readonly r3?: GrantR3;
 }
 
 /** Trust established dynamically (§PS-AS Trust Establishment: "Interaction" and "Payment"). */

@@ -197,6 +197,7 @@ export function toGrantContext(request: VerifiedTokenRequest): GrantContext {
     cnf_jwk: bound.cnfKey.jwk,
     cnf_jkt: bound.cnfKey.thumbprint,
     not_after: notAfter,
+    agent_jkt: rt.agent_jkt,
   };
 }
 

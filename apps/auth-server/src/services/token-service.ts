@@ -5,10 +5,16 @@ import {
   Expired,
   Gone,
   generateInteractionCode,
+  type IdentifierPolicy,
   InvalidRequest,
+  InvalidResourceToken,
+  isR3Proposal,
   NotFound,
   normalizeInteractionCode,
+  type R3DocumentFetcher,
+  readR3Reference,
   SlowDown,
+  STRICT,
   type TokenVerifier,
 } from '@aauth-ref/core';
 import type { AuthTokenIssuer, AuthTokenResponse } from './auth-token-issuer.js';
@@ -44,6 +50,10 @@ export interface TokenServiceDeps {
   readonly issue: AuthTokenIssuer;
   /** Lifetime of a pending request, seconds. */
   readonly pendingTtlSeconds: number;
+  /** R3 §AS Processing: absent, a resource token with `r3_uri` is `invalid_resource_token`. */
+  readonly r3Documents?: R3DocumentFetcher;
+  /** For the `r3_uri` shape check (dev mode admits loopback `http`). */
+  readonly identifierPolicy?: IdentifierPolicy;
 }
 
 /** §Claims Required: the example answers `Retry-After: 0` — the PS acts (POSTs) at once. */
@@ -114,6 +124,32 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
   // because clients round and networks jitter. With Retry-After 0 every poll is on time.
   const minIntervalMs = (seconds: number) => seconds * 1000 - Math.max(500, seconds * 200);
 
+  /**
+   * R3 §AS Processing steps 2–3 after step 1 (the resource token verified): the document fetched
+   * signed as this AS and checked against `r3_s256`, kept in the context so a pending request is
+   * decided on the same document without fetching it again.
+   */
+  async function withR3(
+    context: GrantContext,
+    resourceClaims: Readonly<Record<string, unknown>>,
+  ): Promise<GrantContext> {
+    const reference = readR3Reference(resourceClaims, deps.identifierPolicy ?? STRICT);
+    if (reference === undefined) return context;
+    if (deps.r3Documents === undefined) {
+      throw new InvalidResourceToken('This access server does not process R3 resource tokens.');
+    }
+    const { document } = await deps.r3Documents.fetch(reference, context.resource);
+    return {
+      ...context,
+      r3: {
+        ...reference,
+        vocabulary: document.vocabulary,
+        operations: document.operations,
+        proposal: isR3Proposal(document),
+      },
+    };
+  }
+
   async function decide(context: GrantContext, record?: PendingRecord): Promise<PolicyDecision> {
     const [policy, psTrusted, bound, billing] = await Promise.all([
       deps.policies.findResourcePolicy(context.resource),
@@ -133,6 +169,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       billing,
       approved: record?.approvedAt != null,
       ...(record?.answers ? { answers: record.answers } : {}),
+      ...(context.r3 === undefined ? {} : { r3: context.r3 }),
     });
   }
 
@@ -273,7 +310,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       }
       const decision = await decide(record.context, record);
       if (decision.kind === 'grant') {
-        const result = await deps.issue(record.context, decision.scope);
+        const result = await deps.issue(record.context, decision.scope, decision.r3);
         await pending.transition(record.id, 'deciding', { status: 'approved', result });
       } else if (decision.kind === 'deny') {
         await pending.transition(record.id, 'deciding', { status: 'denied' });
@@ -343,10 +380,10 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
         ps,
         params,
       );
-      const context = toGrantContext(verified);
+      const context = await withR3(toGrantContext(verified), verified.resource.claims);
       const decision = await decide(context);
       if (decision.kind === 'grant')
-        return { kind: 'issued', response: await deps.issue(context, decision.scope) };
+        return { kind: 'issued', response: await deps.issue(context, decision.scope, decision.r3) };
       if (decision.kind === 'deny') throw new Denied(decision.reason);
       const at = now();
       const id = generatePendingId();

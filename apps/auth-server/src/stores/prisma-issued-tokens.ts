@@ -1,3 +1,4 @@
+import { Prisma } from '../generated/prisma/client.js';
 import type { IssuedAuthTokenStore } from '../services/ports.js';
 import type { PrismaClient } from './prisma.js';
 
@@ -22,6 +23,30 @@ export function createPrismaIssuedAuthTokenStore(prisma: PrismaClient): IssuedAu
           resourceTokenJti: token.resourceTokenJti,
           issuedAt: token.issuedAt,
           exp: token.exp,
+          // A nested create is one transaction: no R3 token is recorded without its audit entry.
+          ...(token.r3 === undefined
+            ? {}
+            : {
+                r3Audit: {
+                  create: {
+                    r3Uri: token.r3.r3Uri,
+                    r3S256: token.r3.r3S256,
+                    ps: token.ps,
+                    sub: token.sub,
+                    agentJkt: token.r3.agentJkt,
+                    agentIss: token.agentIss,
+                    agentSub: token.agentSub,
+                    subagentSub: token.subagentSub ?? null,
+                    r3Granted: token.r3.r3Granted as Prisma.InputJsonValue,
+                    r3PerCall:
+                      token.r3.r3PerCall === null
+                        ? Prisma.DbNull
+                        : (token.r3.r3PerCall as Prisma.InputJsonValue),
+                    proposal: token.r3.proposal,
+                    issuedAt: token.issuedAt,
+                  },
+                },
+              }),
         },
       });
     },

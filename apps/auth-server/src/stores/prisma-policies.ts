@@ -1,5 +1,5 @@
-import type { Prisma } from '../generated/prisma/client.js';
-import type { PolicyDocument, PolicyFallback, PolicyRule } from '../services/policy.js';
+import { Prisma } from '../generated/prisma/client.js';
+import type { PolicyDocument, PolicyFallback, PolicyRule, R3Policy } from '../services/policy.js';
 import type { PolicyStore } from '../services/ports.js';
 import type { PrismaClient } from './prisma.js';
 
@@ -13,6 +13,7 @@ export function createPrismaPolicyStore(prisma: PrismaClient): PolicyStore {
             resource: row.resource,
             fallback: row.fallback as PolicyFallback,
             rules: row.rules as unknown as PolicyRule[],
+            ...(row.r3 === null ? {} : { r3: row.r3 as unknown as R3Policy }),
           }
         : undefined;
     },
@@ -39,6 +40,7 @@ export async function storePolicyDocument(prisma: PrismaClient, document: Policy
       const data = {
         fallback: policy.fallback ?? 'omit',
         rules: policy.rules as unknown as Prisma.InputJsonValue,
+        r3: policy.r3 === undefined ? Prisma.DbNull : (policy.r3 as unknown as Prisma.InputJsonValue),
       };
       await tx.resourcePolicy.upsert({ where: { resource }, create: { resource, ...data }, update: data });
     }

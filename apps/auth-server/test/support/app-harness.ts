@@ -6,6 +6,7 @@ import {
   createLocalKeyResolver,
   DiscoveryError,
   DWK,
+  type GuardedFetch,
   type IssuerKeyResolver,
   type KeyPair,
   type OutboundFetch,
@@ -92,11 +93,24 @@ function stubResolver(parties: Parties): IssuerKeyResolver {
 }
 
 export async function startTestApp(
-  options: { policy?: PolicyDocument; env?: Record<string, string>; outboundFetch?: OutboundFetch } = {},
+  options: {
+    policy?: PolicyDocument;
+    env?: Record<string, string>;
+    outboundFetch?: OutboundFetch;
+    /** R3 document fetches: a stub resource instead of the network. */
+    r3Fetch?: GuardedFetch;
+  } = {},
 ): Promise<TestApp> {
   const { db, drop } = await createTestDatabase({ migrationsDir: MIGRATIONS_DIR });
   const dataDir = await mkdtemp(join(tmpdir(), 'as-test-'));
-  const config = loadConfig({ AAUTH_DEV: '1', LOG_LEVEL: 'silent', DATA_DIR: dataDir, ...options.env });
+  const config = loadConfig({
+    AAUTH_DEV: '1',
+    LOG_LEVEL: 'silent',
+    DATA_DIR: dataDir,
+    // The sweeper reads the fake clock: a test moving it hours ahead must not lose rows mid-file.
+    RETENTION_INTERVAL_SECONDS: '0',
+    ...options.env,
+  });
   const clock = createFakeClock();
   const prisma = createPrismaClient(db);
   if (options.policy) await storePolicyDocument(prisma, options.policy);
@@ -109,6 +123,7 @@ export async function startTestApp(
     keys,
     remoteKeys: stubResolver(parties),
     ...(options.outboundFetch ? { outboundFetch: options.outboundFetch } : {}),
+    ...(options.r3Fetch ? { r3Fetch: options.r3Fetch } : {}),
     logger: false,
     keepDatabaseOpen: true,
   });
@@ -169,6 +184,8 @@ export interface RequestTokensOptions {
   /** Override the resource token's `agent_jkt`. */
   readonly agentJkt?: string;
   readonly sub?: string;
+  /** Further resource-token claims (`r3_uri`, `r3_s256`). */
+  readonly claims?: Record<string, unknown>;
 }
 
 export interface RequestTokens {
@@ -221,6 +238,7 @@ export function makeRequestTokens(t: TestApp, options: RequestTokensOptions = {}
       ...(options.tenant === undefined ? {} : { tenant: options.tenant }),
       ...(options.account === undefined ? {} : { account: options.account }),
       ...(options.mission_s256 === undefined ? {} : { mission_s256: options.mission_s256 }),
+      ...options.claims,
     } as never,
     { clock: t.clock, lifetimeSeconds: 300 },
   );
