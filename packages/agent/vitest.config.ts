@@ -7,5 +7,7 @@ export default defineProject({
   test: {
     name: 'agent',
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    // eventsource-parser (used by the MCP SDK client) exports TypeScript under `source`: Vite transforms both.
+    server: { deps: { inline: ['@modelcontextprotocol/sdk', 'eventsource-parser'] } },
   },
 });

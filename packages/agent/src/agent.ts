@@ -1,5 +1,6 @@
 import {
   type AgentTokenClaims,
+  type AuthTokenClaims,
   type Capability,
   createEgressPolicy,
   createHttpKeyResolver,
@@ -28,6 +29,7 @@ import {
   parseAAuthAccess,
   parseAAuthRequirement,
   parseAgentIdentifier,
+  type ResourceMetadata,
   SignatureError,
   type SignatureKeyMember,
   type SigningAlg,
@@ -62,6 +64,15 @@ import {
   terminationOf,
   verifyApproval,
 } from './mission.js';
+import {
+  type AccessMode,
+  classifyAuthToken,
+  type GrantKind,
+  type R3Invocation,
+  type R3Operation,
+  r3ClaimLists,
+  readR3Operations,
+} from './r3.js';
 import {
   type AgentEvent,
   createRuntime,
@@ -151,7 +162,30 @@ export type AgentRequestInit = {
   readonly method?: string;
   readonly headers?: Record<string, string>;
   readonly body?: string | Uint8Array;
+  /** Aborts the request (an MCP host closing its transport, a caller's timeout). */
+  readonly signal?: AbortSignal;
+  /**
+   * The R3 operations the request invokes, as the vocabulary describes them: lets the agent tell a
+   * per-call auth token (used for this one call, never cached) from a grant to keep (§Per-Call Proposals).
+   */
+  readonly invocation?: R3Invocation;
 };
+
+/** What `prepareCredential` plans for (R3 §Operation Access Annotations). */
+export interface CredentialPlan {
+  readonly accessMode: AccessMode | undefined;
+  /** The operation about to be called, in the resource's vocabulary. */
+  readonly vocabulary?: string;
+  readonly operation?: R3Operation;
+}
+
+/** What `prepareCredential` did: which credential the first call will present. */
+export interface PreparedCredential {
+  readonly kind: 'agent' | 'person' | 'auth';
+  /** `held`: already enough; `obtained`: fetched now; `deferred`: left to the resource's challenge. */
+  readonly outcome: 'held' | 'obtained' | 'deferred';
+  readonly detail?: string;
+}
 
 /** A request the agent sends: which key signs it and what `Signature-Key` presents. */
 interface Credential {
@@ -159,6 +193,14 @@ interface Credential {
   readonly key: KeyPair;
   readonly token: string;
   readonly sub?: string;
+}
+
+/** An auth token the PS issued and the agent verified (§Auth Token Response Verification). */
+interface ObtainedAuthToken {
+  readonly token: string;
+  readonly key: KeyPair;
+  readonly claims: AuthTokenClaims;
+  readonly cached: CachedToken;
 }
 
 /** A sub-agent as its parent describes it (§Sub-Agents). */
@@ -216,6 +258,51 @@ function expiresAt(token: string, body: unknown, now: number): number {
   return now + (typeof expiresIn === 'number' ? expiresIn : 0);
 }
 
+/**
+ * Whether the auth token held covers the planned operation: its `r3_granted` lists it (for a
+ * `per-call` operation, `r3_per_call` too: the per-call grant comes from the call's challenge). A
+ * token without R3 claims says nothing about operations; the resource decides at the call.
+ */
+function authTokenCovers(token: string, plan: CredentialPlan): boolean {
+  const claims = decodeJwtUnverified(token).payload;
+  if (plan.vocabulary === undefined || plan.operation === undefined) return true;
+  if (claims.r3_granted === undefined && claims.r3_per_call === undefined) return true;
+  return grantNames(claims, plan);
+}
+
+/** Whether the R3 claims grant the planned operation (for `per-call`, in principle: `r3_per_call`). */
+function grantNames(claims: Record<string, unknown>, plan: CredentialPlan): boolean {
+  if (plan.vocabulary === undefined || plan.operation === undefined) return false;
+  if (r3ClaimLists(claims.r3_granted, plan.vocabulary, plan.operation)) return true;
+  return plan.accessMode === 'per-call' && r3ClaimLists(claims.r3_per_call, plan.vocabulary, plan.operation);
+}
+
+/**
+ * The authorization endpoint request for one more operation (R3 §Authorization Endpoint Extensions):
+ * `r3_operations` = the operations the held auth token lists in the same vocabulary plus `operation`,
+ * and the held token's `scope`, so that the grant that replaces it keeps what it had.
+ */
+function authorizationRequest(
+  heldAuthToken: string | undefined,
+  vocabulary: string,
+  operation: R3Operation,
+): { scope?: string; r3_operations: { vocabulary: string; operations: R3Operation[] } } {
+  const claims = heldAuthToken === undefined ? {} : decodeJwtUnverified(heldAuthToken).payload;
+  const operations: R3Operation[] = [];
+  for (const claim of [claims.r3_granted, claims.r3_per_call]) {
+    const held = readR3Operations(claim);
+    if (held?.vocabulary !== vocabulary) continue;
+    for (const op of held.operations) {
+      if (!r3ClaimLists({ vocabulary, operations }, vocabulary, op)) operations.push(op);
+    }
+  }
+  if (!r3ClaimLists({ vocabulary, operations }, vocabulary, operation)) operations.push(operation);
+  return {
+    ...(typeof claims.scope === 'string' && claims.scope !== '' ? { scope: claims.scope } : {}),
+    r3_operations: { vocabulary, operations },
+  };
+}
+
 function toBytes(body: string | Uint8Array | undefined): Uint8Array | undefined {
   if (body === undefined) return undefined;
   return typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
@@ -245,6 +332,7 @@ export class Agent {
   private ephemeral?: { key: KeyPair; token: string; expiresAt: number; claims: AgentTokenClaims };
   private refreshing?: Promise<Credential>;
   private psMetadata?: { issuer: string; metadata: PersonServerMetadata };
+  private readonly resourceMetadataCache = new Map<string, ResourceMetadata>();
 
   constructor(options: AgentOptions) {
     this.options = options;
@@ -519,7 +607,12 @@ export class Agent {
     url: string,
     key: KeyPair,
     signatureKey: SignatureKeyMember,
-    request: { body?: unknown; raw?: Uint8Array; headers?: Record<string, string> } = {},
+    request: {
+      body?: unknown;
+      raw?: Uint8Array;
+      headers?: Record<string, string>;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<Response> {
     const headers = lowerCaseHeaders(request.headers);
     let body = request.raw;
@@ -544,6 +637,7 @@ export class Agent {
       headers,
       redirect: 'manual',
       ...(body === undefined ? {} : { body }),
+      ...(request.signal === undefined ? {} : { signal: request.signal }),
     });
   }
 
@@ -554,6 +648,32 @@ export class Agent {
     request: Parameters<Agent['sendSigned']>[4] = {},
   ) {
     return this.sendSigned(method, url, credential.key, { scheme: 'jwt', jwt: credential.token }, request);
+  }
+
+  /**
+   * The retry that carries a per-call auth token. R3 §Per-Call Proposals, *Single use*: "the first
+   * response can be lost in transit" and a repeat of the same token "MUST be answered from the retained
+   * result of the executed call, not executed again" — so when no response arrives, the same call with
+   * the same token is sent once more (freshly signed) instead of asking the person again.
+   */
+  private async sendPerCall(
+    credential: Credential,
+    method: string,
+    url: string,
+    request: Parameters<Agent['sendSigned']>[4],
+  ): Promise<Response> {
+    try {
+      return await this.sendWith(credential, method, url, request);
+    } catch (err) {
+      if (request?.signal?.aborted) throw err;
+      this.runtime.emit({
+        step: 'request',
+        message: 'no response to the per-call retry: the same per-call auth token once more',
+      });
+      // A later `created` (whole seconds): the repeat is a new signature, not a replay of the lost one.
+      await this.runtime.sleep(1000);
+      return this.sendWith(credential, method, url, request);
+    }
   }
 
   /**
@@ -765,6 +885,17 @@ export class Agent {
     presentedSub: string | undefined,
     subagent?: string,
   ): Promise<void> {
+    const obtained = await this.requestAuthToken(resource, resourceToken, presentedSub, subagent);
+    await this.remember('auth-tokens', signerKey(resource, subagent), obtained.cached);
+  }
+
+  /** `obtainAuthToken` without the cache: the verified token, for the caller to cache or use once. */
+  private async requestAuthToken(
+    resource: string,
+    resourceToken: string,
+    presentedSub: string | undefined,
+    subagent?: string,
+  ): Promise<ObtainedAuthToken> {
     const { issuer, metadata } = await this.personServer();
     const signer = await this.signerCredential(subagent);
     const claims = await verifyResourceChallenge(resourceToken, {
@@ -793,12 +924,17 @@ export class Agent {
       agentJkt: signer.key.thumbprint,
       verifier: this.verifier,
     });
-    await this.remember('auth-tokens', signerKey(resource, subagent), {
+    return {
       token,
-      expires_at: typeof verified.exp === 'number' ? verified.exp : expiresAt(token, body, this.now()),
-      jkt: signer.key.thumbprint,
-      sub: verified.sub,
-    });
+      key: signer.key,
+      claims: verified,
+      cached: {
+        token,
+        expires_at: typeof verified.exp === 'number' ? verified.exp : expiresAt(token, body, this.now()),
+        jkt: signer.key.thumbprint,
+        sub: verified.sub,
+      },
+    };
   }
 
   // --- Missions -----------------------------------------------------------------------------------
@@ -1173,9 +1309,18 @@ export class Agent {
     let agentOnly = false;
     let sessionRetried = false;
     let expiredRetried = false;
+    /** A per-call auth token: presented on the next round only, never cached (§Per-Call Proposals). */
+    let perCall: { credential: Credential; kind: GrantKind; cached: CachedToken } | undefined;
+    /** Whether an annotation-only per-call guess already turned out to be a class grant. */
+    let reclassified = false;
+    const signal = init.signal;
 
     for (let round = 0; round < maxRounds; round += 1) {
-      const credential = await this.resourceCredential(resource, agentOnly, subagent);
+      const oneShot = perCall;
+      const isPerCall = oneShot !== undefined;
+      const credential =
+        oneShot?.credential ?? (await this.resourceCredential(resource, agentOnly, subagent));
+      perCall = undefined;
       const headers = { ...baseHeaders };
       // §AAuth-Capabilities: the agent's own ∪ the PS's from mission approval, on resource requests.
       const capabilities = this.capabilities();
@@ -1185,19 +1330,44 @@ export class Agent {
         headers.authorization = formatAuthorizationAAuth(session);
       this.runtime.emit({
         step: 'request',
-        message: `${method} ${url} (${credential.kind} token${subagent ? ` of sub-agent ${subagent}` : ''}${session ? ', session token' : ''})`,
+        message: `${method} ${url} (${isPerCall ? 'per-call auth' : credential.kind} token${subagent ? ` of sub-agent ${subagent}` : ''}${session ? ', session token' : ''})`,
       });
-      const response = await this.sendWith(credential, method, url, {
-        ...(raw === undefined ? {} : { raw }),
-        headers,
-      });
+      const request = { ...(raw === undefined ? {} : { raw }), headers, ...(signal ? { signal } : {}) };
+      const response = isPerCall
+        ? await this.sendPerCall(credential, method, url, request)
+        : await this.sendWith(credential, method, url, request);
       this.runtime.emit({ step: 'response', message: `${response.status}` });
       await this.captureSession(sessionKey, response);
 
-      if (response.status === 202) return this.completeDeferred(resource, response, url, subagent);
+      if (response.status === 202) {
+        // A deferred response always names its pending URL (§Pending Response); a bare 202 is plain
+        // HTTP "accepted" (an MCP notification) and is the caller's to read.
+        if (response.headers.get('location') === null && response.headers.get('aauth-requirement') === null) {
+          return response;
+        }
+        return this.completeDeferred(resource, response, url, subagent);
+      }
       if (response.status !== 401) return response;
 
       const requirementHeader = response.headers.get('aauth-requirement');
+      if (oneShot !== undefined) {
+        if (requirementHeader !== null && oneShot.kind === 'per-call-annotated' && !reclassified) {
+          // Taken for per-call from the annotation alone, it was the class grant (listing the operation
+          // in `r3_granted`): the resource now answers it with the proposal. Keep it; answer that.
+          reclassified = true;
+          this.runtime.emit({ step: 'auth-token', message: 'that auth token was a class grant: cached' });
+          await this.remember('auth-tokens', signerKey(resource, subagent), oneShot.cached);
+        } else {
+          // The per-call grant was for this very call: another challenge would only ask the person again.
+          const body = await readJsonBody(response);
+          if (requirementHeader === null) throw errorFromResponse(401, response.headers, body);
+          throw new RemoteError(
+            401,
+            'per_call_refused',
+            'The resource challenged the call again after its per-call auth token was presented.',
+          );
+        }
+      }
       if (requirementHeader === null) {
         const error = errorFromResponse(401, response.headers, await readJsonBody(response));
         // A session token the resource no longer knows: discard it and retry without (README, *Session tokens*).
@@ -1250,10 +1420,16 @@ export class Agent {
           agentOnly = false;
           await this.obtainPersonToken(resource, subagent);
           continue;
-        case 'auth-token':
+        case 'auth-token': {
           agentOnly = false;
+          let obtained: ObtainedAuthToken;
           try {
-            await this.obtainAuthToken(resource, requirement['resource-token'], credential.sub, subagent);
+            obtained = await this.requestAuthToken(
+              resource,
+              requirement['resource-token'],
+              credential.sub,
+              subagent,
+            );
           } catch (err) {
             // The resource token expired before the PS used it: ask the resource again for a fresh one.
             if (err instanceof ExpiredResourceToken && !expiredRetried) {
@@ -1262,7 +1438,33 @@ export class Agent {
             }
             throw err;
           }
+          const presented =
+            credential.kind === 'auth' ? decodeJwtUnverified(credential.token).payload : undefined;
+          const grantKind = classifyAuthToken(
+            init.invocation,
+            presented,
+            obtained.claims as unknown as Record<string, unknown>,
+          );
+          if (grantKind !== 'grant') {
+            this.runtime.emit({
+              step: 'auth-token',
+              message: 'per-call auth token: presented once, on the retry of this same call',
+            });
+            perCall = {
+              kind: grantKind,
+              cached: obtained.cached,
+              credential: {
+                kind: 'auth',
+                key: obtained.key,
+                token: obtained.token,
+                ...(obtained.cached.sub === undefined ? {} : { sub: obtained.cached.sub }),
+              },
+            };
+          } else {
+            await this.remember('auth-tokens', signerKey(resource, subagent), obtained.cached);
+          }
           continue;
+        }
         case 'unknown':
           throw new UnsupportedRequirement(401, requirement.value);
         default:
@@ -1274,6 +1476,107 @@ export class Agent {
       'too_many_requirements',
       `The resource kept raising requirements after ${maxRounds} rounds.`,
     );
+  }
+
+  /** The resource's `/.well-known/aauth-resource.json`, fetched once per resource and kept. */
+  async resourceMetadata(resource: string): Promise<ResourceMetadata> {
+    const origin = new URL(resource).origin;
+    let metadata = this.resourceMetadataCache.get(origin);
+    if (metadata === undefined) {
+      metadata = (await this.fetchMetadata(origin, DWK.resource)) as unknown as ResourceMetadata;
+      this.resourceMetadataCache.set(origin, metadata);
+    }
+    return metadata;
+  }
+
+  /**
+   * Obtains, before the first call of an operation, the credential its access mode annotation names
+   * (R3 §Operation Access Annotations: "an agent reading the vocabulary before its first call can then
+   * tell which operations the credential it holds already covers"):
+   * - `agent-token`: nothing to obtain; a person or auth token already held covers it too;
+   * - `person-token`: a person token from the PS unless one (or an auth token) is held;
+   * - `auth-token`, `per-call`: an auth token whose `r3_granted` (or, for `per-call`, `r3_per_call`)
+   *   lists the operation, asked for at the resource's `authorization_endpoint` with `r3_operations`
+   *   (R3 §Authorization Endpoint Extensions) — the operations of the auth token held plus this one,
+   *   so the new grant replaces the old without narrowing it. A per-call grant itself needs the
+   *   concrete call and comes from the call's challenge.
+   * Annotations are advisory (§Applying Annotations): when the resource has no authorization endpoint,
+   * does not advertise the vocabulary, or refuses the request, nothing is obtained (`deferred`) and the
+   * call's `401` decides. An auth token held without R3 claims (scopes only) is presented as it is.
+   */
+  async prepareCredential(url: string, plan: CredentialPlan): Promise<PreparedCredential> {
+    const resource = new URL(url).origin;
+    await this.loadActiveMission();
+    const held = await this.resourceCredential(resource, false);
+    const mode = plan.accessMode;
+    if (mode === undefined || mode === 'agent-token') return { kind: held.kind, outcome: 'held' };
+    if (mode === 'person-token') {
+      if (held.kind !== 'agent') return { kind: held.kind, outcome: 'held' };
+      await this.obtainPersonToken(resource);
+      return { kind: 'person', outcome: 'obtained' };
+    }
+    if (held.kind === 'auth' && authTokenCovers(held.token, plan)) return { kind: 'auth', outcome: 'held' };
+    let kind = held.kind;
+    const deferred = (detail: string): PreparedCredential => {
+      this.runtime.emit({ step: 'auth-token', message: `not obtained before the call: ${detail}` });
+      return { kind, outcome: 'deferred', detail };
+    };
+    if (plan.vocabulary === undefined || plan.operation === undefined) {
+      return deferred('no operation to ask for');
+    }
+    let metadata: ResourceMetadata;
+    try {
+      metadata = await this.resourceMetadata(resource);
+    } catch (err) {
+      return deferred(`no resource metadata (${err instanceof Error ? err.message : String(err)})`);
+    }
+    const endpoint = metadata.authorization_endpoint;
+    if (!isEndpointUrl(endpoint, this.policy)) return deferred('the resource has no authorization_endpoint');
+    if (metadata.r3_vocabularies?.[plan.vocabulary] === undefined) {
+      return deferred(`the resource does not advertise ${plan.vocabulary} in r3_vocabularies`);
+    }
+    const signer = await this.agentCredential();
+    const person =
+      (await this.cached(
+        'person-tokens',
+        personTokenKey(resource, this.activeMission),
+        signer.key.thumbprint,
+      )) ?? (await this.obtainPersonToken(resource));
+    if (kind === 'agent') kind = 'person';
+    const body = authorizationRequest(
+      held.kind === 'auth' ? held.token : undefined,
+      plan.vocabulary,
+      plan.operation,
+    );
+    this.runtime.emit({
+      step: 'auth-token',
+      message: `POST ${endpoint} (r3_operations ${body.r3_operations.operations.map((op) => JSON.stringify(op)).join(', ')})`,
+    });
+    const response = await this.sendWith(
+      { kind: 'person', key: signer.key, token: person.token, ...(person.sub ? { sub: person.sub } : {}) },
+      'POST',
+      endpoint,
+      { body },
+    );
+    const answer = await readJsonBody(response);
+    const resourceToken = (answer as Record<string, unknown> | undefined)?.resource_token;
+    if (response.status !== 200 || typeof resourceToken !== 'string') {
+      const error = errorFromResponse(response.status, response.headers, answer);
+      return deferred(`the authorization endpoint answered ${response.status} ${error.error}`);
+    }
+    // R3 §Authorization Endpoint Extensions: with `r3_operations` the resource token names the R3
+    // document covering them. Without one the resource ignored the operations, and a grant of the held
+    // scope alone would only replace the auth token held.
+    const { payload } = decodeJwtUnverified(resourceToken);
+    if (typeof payload.r3_uri !== 'string' || typeof payload.r3_s256 !== 'string') {
+      return deferred('the resource token names no R3 document for r3_operations');
+    }
+    const obtained = await this.requestAuthToken(resource, resourceToken, person.sub);
+    if (!grantNames(obtained.claims as unknown as Record<string, unknown>, plan)) {
+      return deferred('the auth token issued does not name the operation');
+    }
+    await this.remember('auth-tokens', signerKey(resource, undefined), obtained.cached);
+    return { kind: 'auth', outcome: 'obtained' };
   }
 
   /** A resource's `202`: poll its pending URL, answering what it raises, presenting an auth token once held. */

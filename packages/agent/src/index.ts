@@ -4,11 +4,13 @@ export {
   type AgentIdentity,
   type AgentOptions,
   type AgentRequestInit,
+  type CredentialPlan,
   createAgent,
   createAgentFetch,
   type EnrollOptions,
   type HeldToken,
   type MissionCompletion,
+  type PreparedCredential,
   type SubAgent,
   type SubAgentIdentity,
 } from './agent.js';
@@ -50,11 +52,36 @@ export {
 } from './errors.js';
 export { createFileStore, defaultStateDirectory } from './file-store.js';
 export {
+  AAuthMcpFetch,
+  type AAuthMcpFetchOptions,
+  AAuthMcpTransport,
+  type AAuthMcpTransportOptions,
+  type ConnectedMcpClient,
+  connectMcpClient,
+  MCP_CLIENT_INFO,
+} from './mcp/index.js';
+export {
   type ApprovalExpectation,
   type MissionProposal,
   terminationOf,
   verifyApproval,
 } from './mission.js';
+export {
+  type AccessMode,
+  classifyAuthToken,
+  effectiveAccessMode,
+  type GrantKind,
+  isPerCallGrant,
+  MCP_ACCESS_MODE_META,
+  MCP_BUDGET_META,
+  MCP_VOCABULARY,
+  mcpToolAccessMode,
+  OPENAPI_VOCABULARY,
+  type R3Invocation,
+  type R3Operation,
+  type R3Operations,
+  r3ClaimLists,
+} from './r3.js';
 export { type AgentEvent, type FetchLike, realSleep, type Sleep } from './runtime.js';
 export {
   type AgentStore,

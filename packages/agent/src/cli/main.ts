@@ -11,6 +11,7 @@ import {
   openInBrowser,
   renderQrCode,
 } from './interaction.js';
+import { runMcp } from './mcp.js';
 
 /** Where the CLI writes; injected by tests. */
 export interface CliIo {
@@ -39,6 +40,9 @@ const USAGE = `usage: aauth <command> [options]
   mission complete "<summary>" [--mission S256]            propose completion; waits for the person
   subagent create <name> [--json]                          a sub-agent with its own key and token
   subagent list [--json]                                   the sub-agents created
+  mcp tools [--json] [--verbose] <mcp-url>                 the tools of an MCP server and the credential each needs
+  mcp call <mcp-url> <tool> [--args JSON] [--json] [--verbose]
+                                                           call a tool; obtains what it needs first
   token show [--json]                                      the tokens held, decoded
   logout                                                   forget keys and tokens
 
@@ -97,6 +101,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo()): 
       mission: { type: 'string' },
       as: { type: 'string' },
       tool: { type: 'string', multiple: true },
+      args: { type: 'string' },
       resource: { type: 'string', multiple: true },
       open: { type: 'boolean' },
       qr: { type: 'boolean' },
@@ -127,7 +132,12 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo()): 
   if (missionS256 === 'current') missionS256 = (await store.read('missions'))?.current;
   const agent = new Agent({
     store,
-    identifierPolicy: policyFor(io.env, rest[0], enrollment?.agent_provider, enrollment?.ps),
+    identifierPolicy: policyFor(
+      io.env,
+      command === 'mcp' ? rest[1] : rest[0],
+      enrollment?.agent_provider,
+      enrollment?.ps,
+    ),
     onEvent,
     onInteraction: async (prompt) => {
       const link = interactionLink(prompt);
@@ -234,6 +244,11 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo()): 
       }
       case 'mission':
         return await runMission(agent, rest, values, json, io, endDots);
+      case 'mcp': {
+        const code = await runMcp(agent, rest, values, json, io);
+        endDots();
+        return code;
+      }
       case 'subagent': {
         const [action, name] = rest;
         if (action === 'create') {
