@@ -11,5 +11,7 @@ export default defineProject({
     testTimeout: 30_000,
     // Up to three PGlite databases per file: generous on a 2-core machine shared with other runs.
     hookTimeout: 180_000,
+    // eventsource-parser (used by the MCP SDK client) exports TypeScript under `source`: Vite transforms both.
+    server: { deps: { inline: ['@modelcontextprotocol/sdk', 'eventsource-parser'] } },
   },
 });

@@ -10,5 +10,7 @@ export default defineProject({
     // Real servers, real sockets and a real browser: slower than unit tests, bounded per file.
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // eventsource-parser (used by the MCP SDK client) exports TypeScript under `source`: Vite transforms both.
+    server: { deps: { inline: ['@modelcontextprotocol/sdk', 'eventsource-parser'] } },
   },
 });

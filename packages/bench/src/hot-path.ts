@@ -6,16 +6,19 @@
  * by this process as it is built (autocannon's `setupRequest` hook), so signing never lands in the
  * server's budget. Scenarios, all `GET` with the same signed headers:
  *
- * - (a) `/bench/plain`   the same reply with no authentication — the HTTP ceiling;
- * - (b) `/bench/ed25519` one raw `node:crypto` Ed25519 verification — the cryptographic limit;
- * - (c) `/bench/peer`    `@hellocoop/httpsig` + `jose` — a peer pipeline;
- * - (d) `/api/notes`     ours: the resource server's notes route with a PS-issued auth token (it also
- *                        reads the notes from the database).
+ * - (a)  `/bench/plain`   `/api/whoami`'s reply with no authentication — the HTTP ceiling of (d);
+ * - (b)  `/bench/ed25519` one raw `node:crypto` Ed25519 verification — the cryptographic limit;
+ * - (c)  `/bench/peer`    `@hellocoop/httpsig` + `jose` — a peer pipeline;
+ * - (d)  `/api/whoami`    ours: a demo endpoint that needs the same auth token as the notes route
+ *                         (scope `notes.read`) and does no database work;
+ * - (a′) `/bench/notes`   the notes read of `/api/notes` with no authentication — its ceiling;
+ * - (d′) `/api/notes`     ours: the notes route, authentication plus that read.
  *
- * Then one fixed-rate run of (d) at 80 % of its peak, to read p99 off a server that is not saturated,
- * and one more saturating run of (d) under the inspector's CPU profiler (summary: self time by package
- * and function).
- * The four scenarios run in `BENCH_ROUNDS` interleaved rounds (default 3); each figure is the median
+ * Then one fixed-rate run of (d) and of (d′) at 80 % of its own peak, to read p99 off a server that is
+ * not saturated, and one more saturating run of each under the inspector's CPU profiler (summary:
+ * self time by package and function). Before timing, the server's database statements are counted
+ * over a few warm requests of each route.
+ * The six scenarios run in `BENCH_ROUNDS` interleaved rounds (default 3); each figure is the median
  * round's throughput and the latency quantiles of all rounds together.
  * Environment: `BENCH_DURATION_S` (default 15 per scenario, split over the rounds), `BENCH_CONNECTIONS` (default 10),
  * `BENCH_DATABASE_URL` or `DATABASE_URL` (PostgreSQL; PGlite otherwise), `BENCH_CPU_PROF=<dir>` for a server CPU profile, `BENCH_SIGNING=pool` to
@@ -23,12 +26,12 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { DWK, type KeyPair, signRequest, systemClock, toPublicJwks } from '@aauth-ref/core';
 import { createTestIssuer, makeKeyPair } from '@aauth-ref/testkit';
 import autocannon from 'autocannon';
-import { profileChild } from './ipc.js';
+import { ask, profileChild } from './ipc.js';
 import { formatProfile, type ProfileSummary } from './profile.js';
 import { combineRuns, formatMarkdown, formatTable, type ScenarioResult, type ScenarioRun } from './report.js';
 import type { BenchWorld } from './world.js';
@@ -59,13 +62,14 @@ if (pinning) execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { 
 
 const ps = createTestIssuer({ dwk: DWK.person, issuer: 'https://ps.example' });
 const agent: KeyPair = makeKeyPair('Ed25519', 'bench-agent');
+// A person of its own per run, so a reused PostgreSQL database still answers with three notes.
+const personSub = `bench-person-${randomUUID()}`;
 const authToken = ps.issue(
   'auth',
   {
     aud: RESOURCE,
     ps: ps.issuer,
-    // A person of its own per run, so a reused PostgreSQL database still answers with three notes.
-    sub: `bench-person-${randomUUID()}`,
+    sub: personSub,
     cnf: { jwk: agent.jwk },
     scope: 'notes.read notes.write',
   } as never,
@@ -76,6 +80,7 @@ const world: BenchWorld = {
   ps: ps.issuer,
   psJwks: ps.jwks().keys as unknown as Record<string, unknown>[],
   agentJwk: toPublicJwks([agent]).keys[0] as unknown as Record<string, unknown>,
+  personSub,
 };
 
 /** Signs `GET path` as the agent, now: `Signature-Input`, `Signature`, `Signature-Key`. */
@@ -198,6 +203,11 @@ async function runLoad(
   return { result, latencies, cpu: (used.user + used.system) / elapsedUs };
 }
 
+/** The server process's CPU time so far, µs (its own `process.cpuUsage()`). */
+function serverCpu(): Promise<number> {
+  return ask(child, { type: 'cpu' }, 'cpu', (m) => (typeof m.us === 'number' ? m.us : undefined));
+}
+
 async function measure(
   port: number,
   label: string,
@@ -206,13 +216,15 @@ async function measure(
   overallRate?: number,
 ): Promise<ScenarioRun> {
   process.stderr.write(`  ${label} …`);
+  const serverCpuBefore = await serverCpu();
   const { result, latencies, cpu } = await runLoad({
     port,
     path,
     seconds,
     ...(overallRate === undefined ? {} : { overallRate }),
   });
-  const run: ScenarioRun = { result, latencies, generatorCpu: cpu };
+  const serverCpuUs = (await serverCpu()) - serverCpuBefore;
+  const run: ScenarioRun = { result, latencies, generatorCpu: cpu, serverCpuUs };
   process.stderr.write(` ${(latencies.length / result.duration).toFixed(0)} req/s\n`);
   return run;
 }
@@ -226,24 +238,42 @@ try {
     const created = await request(port, 'POST', '/api/notes', JSON.stringify({ text }));
     if (created.status !== 201) throw new Error(`seeding a note: ${created.status} ${await created.text()}`);
   }
-  const notes = await request(port, 'GET', '/api/notes');
-  const replyBody = await notes.text();
-  if (notes.status !== 200) throw new Error(`GET /api/notes: ${notes.status} ${replyBody}`);
-  child.send({ type: 'reply', body: replyBody });
+  const notesBody = await (await request(port, 'GET', '/api/notes')).text();
+  const whoami = await request(port, 'GET', '/api/whoami');
+  const whoamiBody = await whoami.text();
+  if (whoami.status !== 200) throw new Error(`GET /api/whoami: ${whoami.status} ${whoamiBody}`);
+  child.send({ type: 'reply', body: whoamiBody });
 
   const scenarios = [
-    { id: 'a', label: '(a) no authentication (HTTP ceiling)', path: '/bench/plain' },
-    { id: 'b', label: '(b) one raw Ed25519 verify (limit)', path: '/bench/ed25519' },
-    { id: 'c', label: '(c) @hellocoop/httpsig + jose (peer)', path: '/bench/peer' },
-    { id: 'd', label: '(d) ours: GET /api/notes, auth token', path: '/api/notes' },
+    { id: 'a', label: '(a) no authentication (HTTP ceiling of d)', path: '/bench/plain', body: whoamiBody },
+    { id: 'b', label: '(b) one raw Ed25519 verify (limit)', path: '/bench/ed25519', body: whoamiBody },
+    { id: 'c', label: '(c) @hellocoop/httpsig + jose (peer)', path: '/bench/peer', body: whoamiBody },
+    { id: 'd', label: '(d) ours: GET /api/whoami, auth token', path: '/api/whoami', body: whoamiBody },
+    { id: 'a2', label: '(a′) notes read, no authentication', path: '/bench/notes', body: notesBody },
+    { id: 'd2', label: '(d′) ours: GET /api/notes, auth token', path: '/api/notes', body: notesBody },
   ] as const;
+  if (!notesBody.includes('third note')) throw new Error(`GET /api/notes: ${notesBody.slice(0, 200)}`);
+  // Every route answers 200 with its reference body, and its warm requests' database statements are counted.
+  const statementCount = () =>
+    ask(child, { type: 'statements' }, 'statements', (m) =>
+      typeof m.count === 'number' ? m.count : undefined,
+    );
+  const STATEMENT_PROBES = 20;
+  const statements: Record<string, number> = {};
+  await ask(child, { type: 'statements', action: 'start' }, 'statements', (m) => m.count);
   for (const scenario of scenarios) {
-    const response = await request(port, 'GET', scenario.path);
-    const text = await response.text();
-    if (response.status !== 200 || text !== replyBody) {
-      throw new Error(`${scenario.path} answered ${response.status}: ${text.slice(0, 200)}`);
+    const before = await statementCount();
+    for (let i = 0; i < STATEMENT_PROBES; i++) {
+      const response = await request(port, 'GET', scenario.path);
+      const text = await response.text();
+      if (response.status !== 200 || text !== scenario.body) {
+        throw new Error(`${scenario.path} answered ${response.status}: ${text.slice(0, 200)}`);
+      }
     }
+    statements[scenario.label] = ((await statementCount()) - before) / STATEMENT_PROBES;
   }
+  // Counting done: the child stops tracking requests' async context before anything is timed.
+  await ask(child, { type: 'statements', action: 'stop' }, 'statements', (m) => m.count);
 
   process.stderr.write(
     `hot path: ${DURATION_S}s per scenario after ${WARMUP_S}s warm-up, ${CONNECTIONS} connections, ` +
@@ -251,7 +281,9 @@ try {
       `${pinning ? 'server on core 0, generator on core 1' : 'NOT pinned (no taskset or one core)'}\n`,
   );
   // Rounds interleave the scenarios so that noise from a shared machine falls on all of them alike.
-  const runs: Record<string, ScenarioRun[]> = { a: [], b: [], c: [], d: [] };
+  const runs: Record<string, ScenarioRun[]> = Object.fromEntries(
+    scenarios.map((scenario) => [scenario.id, []]),
+  );
   for (const scenario of scenarios) await runLoad({ port, path: scenario.path, seconds: WARMUP_S });
   for (let round = 1; round <= ROUNDS; round++) {
     process.stderr.write(`round ${round}/${ROUNDS}\n`);
@@ -261,23 +293,42 @@ try {
   }
   const results: Record<string, ScenarioResult> = {};
   for (const scenario of scenarios) results[scenario.id] = combineRuns(scenario.label, runs[scenario.id]!);
-  const peak = results.d!.rps;
-  const rate = Math.max(1, Math.round(peak * 0.8));
-  const atRateLabel = `(d) at 80 % of peak (${rate} req/s)`;
-  const atRate = combineRuns(atRateLabel, [await measure(port, atRateLabel, '/api/notes', DURATION_S, rate)]);
-  // Where (d)'s time goes: one more saturating run of (d) under the inspector's CPU profiler.
-  const profile = await profileChild<ProfileSummary>(child, () =>
-    runLoad({ port, path: '/api/notes', seconds: Math.max(2, SECONDS_PER_ROUND) }),
-  );
+
+  /** p99 off an unsaturated server: a fixed-rate run at 80 % of the route's own peak. */
+  async function atEightyPercent(name: string, path: string, peak: number): Promise<ScenarioResult> {
+    const rate = Math.max(1, Math.round(peak * 0.8));
+    const label = `${name} at 80 % of peak (${rate} req/s)`;
+    return combineRuns(label, [await measure(port, label, path, DURATION_S, rate)]);
+  }
+  const atRate = await atEightyPercent('(d)', '/api/whoami', results.d!.rps);
+  const atRatePrime = await atEightyPercent('(d′)', '/api/notes', results.d2!.rps);
+  // Where the time goes: one more saturating run of each under the inspector's CPU profiler.
+  const profileOf = (path: string) =>
+    profileChild<ProfileSummary>(child, () =>
+      runLoad({ port, path, seconds: Math.max(2, SECONDS_PER_ROUND) }),
+    );
+  const profile = await profileOf('/api/whoami');
+  const profilePrime = await profileOf('/api/notes');
 
   const report = {
-    rows: [results.a!, results.b!, results.c!, results.d!, atRate],
+    rows: [results.a!, results.b!, results.c!, results.d!, atRate, results.a2!, results.d2!, atRatePrime],
     ratios: {
       db: results.d!.rps / results.b!.rps,
       dc: results.d!.rps / results.c!.rps,
       da: results.d!.rps / results.a!.rps,
+      dPrimeAPrime: results.d2!.rps / results.a2!.rps,
     },
-    p99At80: atRate.p99,
+    cpuRatios: {
+      db: results.b!.serverCpuUs / results.d!.serverCpuUs,
+      dc: results.c!.serverCpuUs / results.d!.serverCpuUs,
+      dPrimeAPrime: results.a2!.serverCpuUs / results.d2!.serverCpuUs,
+    },
+    authCostUs: {
+      d: results.d!.serverCpuUs - results.a!.serverCpuUs,
+      dPrime: results.d2!.serverCpuUs - results.a2!.serverCpuUs,
+    },
+    p99At80: { d: atRate.p99, dPrime: atRatePrime.p99 },
+    statements,
     machine: {
       node: process.version,
       arch: process.arch,
@@ -289,11 +340,15 @@ try {
       connections: CONNECTIONS,
       seconds: DURATION_S,
       rounds: ROUNDS,
+      loadavg: loadavg()
+        .map((value) => value.toFixed(2))
+        .join(' '),
     },
   };
   process.stdout.write(`\n${formatTable(report)}\n`);
   process.stdout.write(`\n${formatMarkdown(report)}\n`);
-  process.stdout.write(`\n${formatProfile('(d) ours: GET /api/notes', profile)}\n`);
+  process.stdout.write(`\n${formatProfile('(d) ours: GET /api/whoami', profile)}\n`);
+  process.stdout.write(`\n${formatProfile('(d′) ours: GET /api/notes', profilePrime)}\n`);
 } finally {
   child.send({ type: 'stop' });
   await new Promise((resolve) => {

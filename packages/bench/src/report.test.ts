@@ -21,4 +21,15 @@ describe('report', () => {
     expect(combined.p50).toBe(2);
     expect(combined.generatorCpu).toBe(0.3);
   });
+
+  it('combineRuns divides the server CPU of all runs by all their answers, NaN when a run lacks it', () => {
+    const run = (n: number, non2xx: number, serverCpuUs?: number) => ({
+      result: { duration: 1, non2xx, errors: 0, timeouts: 0 } as autocannon.Result,
+      latencies: Array.from({ length: n }, () => 1),
+      generatorCpu: 0,
+      ...(serverCpuUs === undefined ? {} : { serverCpuUs }),
+    });
+    expect(combineRuns('x', [run(90, 10, 50_000), run(100, 0, 30_000)]).serverCpuUs).toBe(400);
+    expect(combineRuns('x', [run(90, 10, 50_000), run(100, 0)]).serverCpuUs).toBeNaN();
+  });
 });

@@ -76,6 +76,7 @@ async function startServer(agent: Agent): Promise<{ child: ChildProcess; port: n
     ps: ps.issuer,
     psJwks: ps.jwks().keys as unknown as Record<string, unknown>[],
     agentJwk: toPublicJwks([agent.key]).keys[0] as unknown as Record<string, unknown>,
+    personSub: 'bench-scale-person',
   };
   const child = spawn(command, args as string[], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

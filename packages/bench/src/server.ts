@@ -1,27 +1,35 @@
 /**
  * The server side of the hot-path benchmark, run in a child process (pinned to one core by the parent
  * when `taskset` exists). It builds the real resource server (`buildApp`, real database: PGlite in a
- * temporary directory, or PostgreSQL at `DATABASE_URL`) and adds three bench-only routes to the same
+ * temporary directory, or PostgreSQL at `DATABASE_URL`) and adds four bench-only routes to the same
  * Fastify instance — never to the app itself:
  *
- * - `GET /bench/plain`   no authentication: the HTTP ceiling for this route's reply;
+ * - `GET /bench/plain`   no authentication, `GET /api/whoami`'s reply: the HTTP ceiling of (d);
  * - `GET /bench/ed25519` one raw `node:crypto` Ed25519 verification of the request's own signature;
- * - `GET /bench/peer`    `@hellocoop/httpsig` verification plus `jose` JWT verification.
+ * - `GET /bench/peer`    `@hellocoop/httpsig` verification plus `jose` JWT verification;
+ * - `GET /bench/notes`   no authentication, the notes read `GET /api/notes` makes for the bench's
+ *                        person, through the app's own notes service and store: the ceiling of (d′).
  *
- * The parent passes the stub PS's public keys and the agent's public key in `BENCH_WORLD` and receives
- * the listening port over IPC.
+ * The parent passes the stub PS's public keys, the agent's public key and the person in `BENCH_WORLD`
+ * and receives the listening port over IPC. Every statement the server sends to its database is
+ * counted (`db-count.ts`); the parent asks for the counter over IPC.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { verify as verifyEd25519 } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLocalKeyResolver, DWK, importPublicJwk } from '@aauth-ref/core';
+import { createLocalKeyResolver, DWK, importPublicJwk, systemClock } from '@aauth-ref/core';
 import { applyMigrations, openDatabase } from '@aauth-ref/db';
 import { createKeyRing, generateSigningKeysJwks } from '@aauth-ref/fastify';
 import { buildApp, MIGRATIONS_DIR } from '@aauth-ref/resource-server/app';
 import { loadConfig } from '@aauth-ref/resource-server/config';
+import { createNotesService } from '@aauth-ref/resource-server/services/notes-service';
+import { createPrismaClient } from '@aauth-ref/resource-server/stores/prisma';
+import { createPrismaNoteStore } from '@aauth-ref/resource-server/stores/prisma-notes';
 import { verify as verifyHttpSig } from '@hellocoop/httpsig';
 import { createLocalJWKSet, jwtVerify } from 'jose';
+import { countStatements } from './db-count.js';
 import { type ProfileSummary, startProfiling } from './profile.js';
 import { extractSignatureBytes, minimalSignatureBase } from './signature-base.js';
 import { readBenchWorld } from './world.js';
@@ -30,10 +38,19 @@ const world = readBenchWorld(process.env.BENCH_WORLD);
 const databaseUrl = process.env.DATABASE_URL;
 const dataDir = await mkdtemp(join(tmpdir(), 'aauth-bench-rs-'));
 
-const database = databaseUrl
+const opened = databaseUrl
   ? await openDatabase({ url: databaseUrl })
   : await openDatabase({ dataDir: join(dataDir, 'db') });
-await applyMigrations(database, MIGRATIONS_DIR);
+await applyMigrations(opened, MIGRATIONS_DIR);
+// Only statements sent on behalf of an HTTP request count, not the background revocation poll: each
+// request runs in an async context of its own from `onRequest` on. Only while the parent probes
+// (`start` … `stop`): on Node 20 an active AsyncLocalStorage turns on promise hooks, which would tax
+// every timed request.
+const inRequest = new AsyncLocalStorage<true>();
+let countingStatements = false;
+const { database, counter: statements } = countStatements(opened, () => inRequest.getStore() === true);
+// The app's Prisma client, handed in so that (a′) reads through exactly the store the app uses.
+const prisma = createPrismaClient(database);
 
 const config = loadConfig({
   AAUTH_DEV: '1',
@@ -45,6 +62,7 @@ const config = loadConfig({
 const psKeys = world.psJwks.map((jwk) => importPublicJwk(jwk));
 const app = await buildApp(config, {
   database,
+  prisma,
   keys: createKeyRing(generateSigningKeysJwks()),
   remoteKeys: createLocalKeyResolver([
     { issuer: world.ps, dwk: DWK.person, keys: psKeys, metadata: { issuer: world.ps } },
@@ -52,10 +70,14 @@ const app = await buildApp(config, {
   logger: false,
 });
 
-/** The body `GET /api/notes` answers with, sent by the parent once it has read it; every bench route replies with it. */
+app.addHook('onRequest', (_request, _reply, done) =>
+  countingStatements ? inRequest.run(true, done) : done(),
+);
+
+/** The body `GET /api/whoami` answers with, sent by the parent once it has read it; (a), (b) and (c) reply with it. */
 let replyBody = '{}';
 
-// (a) The HTTP ceiling: the same reply the notes route gives, without authentication.
+// (a) The HTTP ceiling of (d): the same reply `GET /api/whoami` gives, without authentication.
 app.get('/bench/plain', async (_request, reply) =>
   reply.header('cache-control', 'no-store').type('application/json; charset=utf-8').send(replyBody),
 );
@@ -108,6 +130,16 @@ app.get('/bench/peer', async (request, reply) => {
   return reply.header('cache-control', 'no-store').type('application/json; charset=utf-8').send(replyBody);
 });
 
+// (a′) The ceiling of (d′): `GET /api/notes`'s application work — the notes of the same person and
+// notebook, through the app's notes service and store (the same client, statement and driver) — with
+// no authentication and no access decision.
+const notes = createNotesService({ store: createPrismaNoteStore(prisma, database), clock: systemClock });
+const benchPerson = { iss: world.ps, sub: world.personSub };
+app.get('/bench/notes', async (_request, reply) => {
+  const list = await notes.list(benchPerson, 'personal');
+  return reply.header('cache-control', 'no-store').send({ notebook: 'personal', notes: list });
+});
+
 await app.listen({ host: '127.0.0.1', port: 0 });
 const address = app.server.address();
 if (address === null || typeof address === 'string') throw new Error('no TCP address');
@@ -115,6 +147,7 @@ process.send?.({ type: 'listening', port: address.port, pid: process.pid });
 
 async function shutdown(): Promise<void> {
   await app.close();
+  await prisma.$disconnect().catch(() => undefined);
   await rm(dataDir, { recursive: true, force: true });
   process.exit(0);
 }
@@ -133,6 +166,18 @@ process.on('message', (message: unknown) => {
     const stop = stopProfile;
     stopProfile = undefined;
     void stop().then((summary) => process.send?.({ type: 'profile', summary }));
+  }
+  if (type === 'cpu') {
+    const { user, system } = process.cpuUsage();
+    process.send?.({ type: 'cpu', us: user + system });
+  }
+  if (type === 'statements') {
+    if (action === 'start') countingStatements = true;
+    process.send?.({ type: 'statements', count: statements.count() });
+    if (action === 'stop') {
+      countingStatements = false;
+      inRequest.disable();
+    }
   }
   if (type === 'memory') {
     // `bench:scale` starts this process with --expose-gc: a full collection first, so heapUsed is live data.

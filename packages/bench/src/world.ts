@@ -12,6 +12,8 @@ export interface BenchWorld {
   readonly psJwks: readonly Record<string, unknown>[];
   /** The agent's public JWK (the `cnf.jwk` of its tokens). */
   readonly agentJwk: Record<string, unknown>;
+  /** `sub` of the person the auth token speaks for (at the stub PS): whose notes (a′) reads. */
+  readonly personSub: string;
 }
 
 export function readBenchWorld(raw: string | undefined): BenchWorld {
@@ -23,7 +25,8 @@ export function readBenchWorld(raw: string | undefined): BenchWorld {
     typeof parsed.ps !== 'string' ||
     !Array.isArray(parsed.psJwks) ||
     typeof parsed.agentJwk !== 'object' ||
-    parsed.agentJwk === null
+    parsed.agentJwk === null ||
+    typeof parsed.personSub !== 'string'
   ) {
     throw new Error('BENCH_WORLD is malformed');
   }

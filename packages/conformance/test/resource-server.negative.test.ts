@@ -1,4 +1,4 @@
-import { DWK, type KeyPair } from '@aauth-ref/core';
+import { computeR3S256, DWK, type KeyPair, R3_VOCABULARY_MCP, R3_VOCABULARY_OPENAPI } from '@aauth-ref/core';
 import { makeKeyPair, makeRawJwt } from '@aauth-ref/testkit';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { type NegativeCase, runNegativeCases } from '../src/cases.js';
@@ -9,7 +9,9 @@ import { type SignedEndpoint, signatureFailureCases } from '../src/signature-cas
 /**
  * The demo resource (§Resource Access Modes, §Resource Token, §Token Revocation): every endpoint per
  * access mode — agent-token (`/api/agent/whoami`), person-token (`/api/me`, `/authorize`),
- * auth-token (`/api/notes`) — plus its pending URL and `revocation_endpoint`.
+ * auth-token (`/api/notes`) — plus its pending URL and `revocation_endpoint`; and R3
+ * (draft-hardt-aauth-r3): `/r3/{s256}` fetched by parties not entitled, grants enforced on the MCP
+ * endpoint and `/api/whoami`, per-call tokens bound to their call, every MCP challenge a `401`.
  */
 
 let rs: RunningServer & { readonly keys: unknown };
@@ -108,7 +110,236 @@ async function setUp(): Promise<void> {
   );
   expect(created.statusCode).toBe(201);
   noteId = String(created.json().id ?? created.json().note?.id);
+  await setUpR3();
 }
+
+// --- R3 (draft-hardt-aauth-r3) ------------------------------------------------------------------------
+
+/**
+ * The R3 rows' agent key: its person token is recorded here in set-up, which must not turn the agent
+ * key's "agent token → person-token" rows into auth-token challenges.
+ */
+const r3Key: KeyPair = makeKeyPair();
+const r3Cnf = { cnf: { jwk: r3Key.jwk } };
+
+const MCP_HEADERS = { accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' };
+let mcpId = 1;
+
+/** A signed MCP `tools/call` (each with its own JSON-RPC id, so no two signatures are the same). */
+function mcpCall(tool: string, args: Record<string, unknown>, token: string) {
+  return send({
+    method: 'POST',
+    path: '/mcp',
+    body: { jsonrpc: '2.0', id: mcpId++, method: 'tools/call', params: { name: tool, arguments: args } },
+    headers: MCP_HEADERS,
+    token,
+    key: r3Key,
+  });
+}
+
+/** `r3_uri`/`r3_s256` of the resource token in a `401 requirement=auth-token`. */
+function r3Of(response: { statusCode: number; headers: Record<string, unknown> }) {
+  expect(response.statusCode).toBe(401);
+  const token = /resource-token="([^"]+)"/.exec(String(response.headers['aauth-requirement']))?.[1];
+  const claims = decodeClaims(token ?? '');
+  return { r3_uri: String(claims.r3_uri), r3_s256: String(claims.r3_s256) };
+}
+
+/** An auth token carrying R3 claims and no scope (R3 §Auth Token Extensions). */
+function r3Token(r3: { r3_uri: string; r3_s256: string }, granted: Record<string, unknown>): string {
+  return authToken({ scope: undefined, ...r3Cnf, ...r3, r3_granted: granted });
+}
+
+/** The listNotes class document (OpenAPI), named by the resource token of a `GET /api/notes` challenge. */
+let classR3 = { r3_uri: '', r3_s256: '' };
+/** A per-call auth token that already ran `delete_note` on `r3NoteId` (§Per-Call Proposals). */
+let perCallToken = '';
+/** R3 tokens whose grant lacks the operation called; presented once in set-up (see the rows). */
+let mcpCreateOnlyToken = '';
+let whoamiCreateOnlyToken = '';
+
+async function setUpR3(): Promise<void> {
+  const inject = (request: ReturnType<typeof send>) => injectForged(rs.app, RS_ISSUER, request);
+  const pt = personToken(r3Cnf);
+  classR3 = r3Of(await inject(send({ path: '/api/notes', token: pt, key: r3Key })));
+  const target = await inject(
+    send({
+      method: 'POST',
+      path: '/api/notes',
+      body: { text: 'r3 target' },
+      token: authToken(r3Cnf),
+      key: r3Key,
+    }),
+  );
+  expect(target.statusCode).toBe(201);
+  const r3NoteId = String(target.json().note.id);
+  const proposal = r3Of(await inject(mcpCall('delete_note', { id: r3NoteId }, pt)));
+  perCallToken = r3Token(proposal, { vocabulary: R3_VOCABULARY_MCP, operations: [{ tool: 'delete_note' }] });
+  const ran = await inject(mcpCall('delete_note', { id: r3NoteId }, perCallToken));
+  expect(ran.json().result.structuredContent).toEqual({ deleted: r3NoteId });
+  // The step-up documents are content-addressed: built here once, a repeat stores nothing new, so the
+  // rows below change no table (the tokens are recorded here too).
+  mcpCreateOnlyToken = r3Token(classR3, {
+    vocabulary: R3_VOCABULARY_MCP,
+    operations: [{ tool: 'create_note' }],
+  });
+  expect((await inject(mcpCall('list_notes', {}, mcpCreateOnlyToken))).statusCode).toBe(401);
+  whoamiCreateOnlyToken = r3Token(classR3, {
+    vocabulary: R3_VOCABULARY_OPENAPI,
+    operations: [{ operationId: 'createNote' }],
+  });
+  expect(
+    (await inject(send({ path: '/api/whoami', token: whoamiCreateOnlyToken, key: r3Key }))).statusCode,
+  ).toBe(401);
+}
+
+/** A `jwks_uri`-signed fetch of an R3 document by one of the stub servers. */
+function fetchR3As(s256: string, party: 'ps' | 'ps2' | 'as', dwk: string = DWK.person) {
+  const signer = rs.parties[party];
+  return forgeRequest({
+    method: 'GET',
+    path: `/r3/${s256}`,
+    issuer: RS_ISSUER,
+    clock: clock(),
+    key: signer.signingKey,
+    signatureKey: { scheme: 'jwks_uri', id: signer.issuer, dwk: dwk as never, kid: signer.signingKey.kid },
+  });
+}
+
+const NO_SIGNATURE_CHALLENGE = { 'signature-error': null, 'accept-signature-scheme': null };
+
+const r3Cases: NegativeCase[] = [
+  // §R3 Document Access Restriction: only the AS in `aud` and the PS in `ps` of a resource token naming it.
+  {
+    name: 'RS GET /r3/{s256} unsigned → 401 Signature-Error invalid_request (§R3 Document Access Restriction)',
+    request: () =>
+      rs.app.inject({ method: 'GET', url: `/r3/${classR3.r3_s256}`, headers: { host: 'localhost:3003' } }),
+    expect: { status: 401, signatureError: 'invalid_request', headers: { 'aauth-requirement': null } },
+  },
+  {
+    name: 'RS GET /r3/{s256} signed by an agent with its agent token (jwt) → unsupported_scheme (§R3 Document: agents cannot fetch R3 documents)',
+    request: () => send({ path: `/r3/${classR3.r3_s256}`, token: agentToken() }),
+    expect: {
+      status: 401,
+      signatureError: 'unsupported_scheme',
+      headers: { 'accept-signature-scheme': /jwks_uri/, 'aauth-requirement': null },
+    },
+  },
+  {
+    name: 'RS GET /r3/{s256} signed by a PS no resource token named → 403 forbidden (§R3 Document Access Restriction)',
+    request: () => fetchR3As(classR3.r3_s256, 'ps2'),
+    expect: { status: 403, error: 'forbidden', headers: NO_SIGNATURE_CHALLENGE },
+  },
+  {
+    name: 'RS GET /r3/{s256} signed by an AS that is not the aud of any token naming it → 403 forbidden (§R3 Document Access Restriction)',
+    request: () => fetchR3As(classR3.r3_s256, 'as', DWK.access),
+    expect: { status: 403, error: 'forbidden' },
+  },
+  {
+    name: 'RS GET /r3/{s256} unknown hash, signed by an entitled PS → 404 not_found (§Content Addressing)',
+    request: () => fetchR3As(computeR3S256('no such document'), 'ps'),
+    expect: { status: 404, error: 'not_found', headers: NO_SIGNATURE_CHALLENGE },
+  },
+  // §Grant Enforcement: a call matching no granted operation is not served (a step-up challenge).
+  {
+    name: 'RS POST /mcp list_notes with r3_granted naming only create_note → 401 requirement=auth-token (§Grant Enforcement)',
+    request: () => mcpCall('list_notes', {}, mcpCreateOnlyToken),
+    expect: {
+      status: 401,
+      requirement: 'auth-token',
+      headers: { 'aauth-requirement': /resource-token="/, ...NO_SIGNATURE_CHALLENGE },
+    },
+  },
+  {
+    name: 'RS GET /api/whoami with r3_granted naming only createNote → 401 requirement=auth-token (§Grant Enforcement)',
+    request: () => send({ path: '/api/whoami', token: whoamiCreateOnlyToken, key: r3Key }),
+    expect: {
+      status: 401,
+      requirement: 'auth-token',
+      headers: { 'aauth-requirement': /resource-token="/, ...NO_SIGNATURE_CHALLENGE },
+    },
+  },
+  // §Per-Call Proposals, Flow step 3: the approval binds the parameters.
+  {
+    name: 'RS POST /mcp per-call auth token replayed with another note id → 403 forbidden, nothing runs (§Per-Call Proposals)',
+    request: () => mcpCall('delete_note', { id: noteId }, perCallToken),
+    expect: { status: 403, error: 'forbidden', headers: NO_SIGNATURE_CHALLENGE },
+  },
+  {
+    name: 'RS POST /mcp per-call auth token with an extra argument → 403 forbidden (§Per-Call Proposals)',
+    request: () => mcpCall('delete_note', { id: noteId, force: true }, perCallToken),
+    expect: { status: 403, error: 'forbidden', headers: NO_SIGNATURE_CHALLENGE },
+  },
+  // §Auth Token Extensions: the R3 claims are covered by the token's signature.
+  {
+    name: 'RS GET /api/notes auth token with r3_s256 changed after signing → invalid_jwt (§Hash Verification)',
+    request: () =>
+      send({
+        path: '/api/notes',
+        token: tamperJwt(
+          r3Token(classR3, { vocabulary: R3_VOCABULARY_OPENAPI, operations: [{ operationId: 'listNotes' }] }),
+          (claims) => {
+            claims.r3_s256 = computeR3S256('another document');
+          },
+        ),
+      }),
+    expect: { status: 401, signatureError: 'invalid_jwt' },
+  },
+  {
+    name: 'RS POST /mcp auth token with r3_granted widened after signing → invalid_jwt (§Grant Enforcement)',
+    request: () =>
+      mcpCall(
+        'list_notes',
+        {},
+        tamperJwt(mcpCreateOnlyToken, (claims) => {
+          claims.r3_granted = { vocabulary: R3_VOCABULARY_MCP, operations: [{ tool: 'list_notes' }] };
+        }),
+      ),
+    expect: { status: 401, signatureError: 'invalid_jwt' },
+  },
+  // The MCP endpoint: every AAuth challenge is a 401 (its transport reads a 202 as "accepted, no body").
+  {
+    name: 'RS POST /mcp unsigned tools/call → 401 requirement=agent-token, not 202 (§Resource Access Modes)',
+    request: () =>
+      rs.app.inject({
+        method: 'POST',
+        url: '/mcp',
+        headers: { host: 'localhost:3003', 'content-type': 'application/json', ...MCP_HEADERS },
+        payload: {
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'tools/call',
+          params: { name: 'list_notes', arguments: {} },
+        },
+      }),
+    expect: { status: 401, requirement: 'agent-token', headers: { location: null } },
+  },
+  {
+    name: 'RS POST /mcp unsigned notification → 401 requirement=agent-token, not the transport 202 (§Resource Access Modes)',
+    request: () =>
+      rs.app.inject({
+        method: 'POST',
+        url: '/mcp',
+        headers: { host: 'localhost:3003', 'content-type': 'application/json', ...MCP_HEADERS },
+        payload: { jsonrpc: '2.0', method: 'notifications/initialized' },
+      }),
+    expect: { status: 401, requirement: 'agent-token', headers: { location: null } },
+  },
+  {
+    name: 'RS POST /mcp delete_note with a person token → 401 requirement=auth-token with a proposal, never 202 (§Per-Call Proposals)',
+    request: () => mcpCall('delete_note', { id: noteId }, personToken(r3Cnf)),
+    expect: {
+      status: 401,
+      requirement: 'auth-token',
+      headers: { 'aauth-requirement': /resource-token="/, location: null, 'retry-after': null },
+    },
+    mayChange: {
+      r3_document: 'the challenge stores its per-call proposal, unique per call (§Per-Call Proposals step 1)',
+      r3_document_reader: 'the PS named by the resource token may fetch that proposal',
+      person_token_record: 'a person token with a fresh jti is recorded (§Person Token Verification)',
+    },
+  },
+];
 
 const send = (options: {
   method?: string;
@@ -683,6 +914,14 @@ describe('resource server — signature failures on every signed endpoint', () =
     'resource/signature',
     { app: () => rs.app, issuer: RS_ISSUER, countRows: () => rs.countRows() },
     signatureCases,
+  );
+});
+
+describe('resource server — R3 documents, grants, per-call proposals, MCP challenges', () => {
+  runNegativeCases(
+    'resource/r3',
+    { app: () => rs.app, issuer: RS_ISSUER, countRows: () => rs.countRows() },
+    r3Cases,
   );
 });
 

@@ -1,4 +1,13 @@
+import { createLocalKeyResolver, DWK } from '@aauth-ref/core';
 import { generateSigningKeysJwks } from '@aauth-ref/fastify';
+import {
+  buildSignedRequest,
+  createTestIssuer,
+  injectBuilt,
+  makeAgentId,
+  makeKeyPair,
+  type TestIssuer,
+} from '@aauth-ref/testkit';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemoUsers as seedAsUsers } from '../../../apps/auth-server/src/seed-users.js';
@@ -9,6 +18,7 @@ import { createPrismaClient as createRsPrisma } from '../../../apps/resource-ser
 import { createPrismaUserStore } from '../../../apps/resource-server/src/stores/prisma-users.js';
 import { BrowserSession } from '../src/browser-session.js';
 import {
+  RS_ISSUER,
   type RunningServer,
   startAuthServer,
   startPersonServer,
@@ -18,7 +28,8 @@ import {
 /**
  * Web hardening of every person-facing page of the three servers (issue #10, item 3): CSRF on every
  * state-changing form, cookie attributes (dev and strict mode), the HTML security headers, open
- * redirects through `return_to`, session fixation and the login throttle. The kit that provides all
+ * redirects through `return_to` and the resource's interaction `callback`, session fixation and the
+ * login throttle. The kit that provides all
  * of it is `@aauth-ref/fastify` `web/`; these tests hold each server to it through `app.inject`.
  */
 
@@ -87,6 +98,13 @@ const targets: Target[] = [
 ];
 
 let strict: RunningServer;
+/** A resource whose agents' AP publishes a `callback_endpoint` (the shared parties' AP publishes none). */
+let withCallback: RunningServer;
+const CALLBACK_AP: TestIssuer = createTestIssuer({
+  dwk: DWK.agent,
+  issuer: 'https://agent.example',
+  metadata: { callback_endpoint: 'https://agent.example/callback' },
+});
 
 beforeAll(async () => {
   const [ps, as, rs] = await Promise.all([startPersonServer(), startAuthServer(), startResourceServer()]);
@@ -100,10 +118,14 @@ beforeAll(async () => {
   await seedRsUsers(createPrismaUserStore(rsPrisma));
   await Promise.all([asPrisma.$disconnect(), rsPrisma.$disconnect()]);
   strict = await startResourceServer({ env: STRICT_RS_ENV });
+  withCallback = await startResourceServer({ remoteKeys: createLocalKeyResolver([CALLBACK_AP]) });
+  const callbackPrisma = createRsPrisma(withCallback.database);
+  await seedRsUsers(createPrismaUserStore(callbackPrisma));
+  await callbackPrisma.$disconnect();
 });
 
 afterAll(async () => {
-  await Promise.all([...targets.map((t) => t.server?.close()), strict?.close()]);
+  await Promise.all([...targets.map((t) => t.server?.close()), strict?.close(), withCallback?.close()]);
 });
 
 const STRICT_RS_ENV: Record<string, string> = {
@@ -364,5 +386,94 @@ describe('web hardening: strict mode (https issuer)', () => {
       expect(cookie).toMatch(/;\s*HttpOnly(;|$)/);
       expect(cookie).toMatch(/;\s*SameSite=Lax(;|$)/);
     }
+  });
+});
+
+/**
+ * §User Interaction: the callback "is constructed from the agent's `callback_endpoint` metadata". The
+ * resource's `/interaction?code=…&callback=…` redirects only to that endpoint (origin and path; the
+ * agent's query kept): every other value is refused with a 400 page and no `Location`, for a live code
+ * and an expired one alike (docs/spec-decisions.md, *Interaction callbacks bound to the agent's
+ * `callback_endpoint`*).
+ */
+describe('web hardening: no open redirect through the resource interaction callback', () => {
+  /** A fresh resource-managed interaction code for an agent of `ap` (§Resource-Managed Authorization). */
+  async function interactionCode(server: RunningServer, ap: TestIssuer): Promise<string> {
+    const key = makeKeyPair();
+    const agentToken = ap.issue('agent', { sub: makeAgentId(ap), cnf: { jwk: key.jwk } } as never, {
+      clock: server.clock,
+    });
+    const response = await injectBuilt(
+      server.app,
+      buildSignedRequest({
+        method: 'GET',
+        path: '/api/journal',
+        key,
+        signatureKey: agentToken,
+        headers: { 'aauth-capabilities': 'interaction' },
+        clock: server.clock,
+        issuer: RS_ISSUER,
+      }),
+    );
+    expect(response.statusCode).toBe(202);
+    const code = /code="([^"]+)"/.exec(String(response.headers['aauth-requirement']))?.[1];
+    expect(code).toBeTruthy();
+    return code!;
+  }
+
+  const open = (session: BrowserSession, code: string, callback: string) =>
+    session.get(`/interaction?${new URLSearchParams({ code, callback })}`);
+
+  it.each([
+    '//evil.example/callback',
+    'https://evil.example/callback',
+    'https://agent.example.evil.example/callback',
+    'https://agent.example/elsewhere',
+    'https://agent.example/callback/../elsewhere',
+    'http://agent.example/callback',
+    'http://localhost:8080/callback',
+    '/\\evil.example/callback',
+    '\\\\evil.example/callback',
+    '/callback',
+    'javascript:alert(1)',
+    ' https://agent.example/callback',
+    'data:text/html,<script>alert(1)</script>',
+    'https:agent.example/callback',
+    'https://agent.example@evil.example/callback',
+    'https://agent.example/callback\t',
+  ])('callback=%j is refused (400, no Location), the code stays usable', async (evil) => {
+    const session = new BrowserSession(() => withCallback.app, withCallback.issuer);
+    await session.signIn('carol', 'carol-demo-password');
+    const code = await interactionCode(withCallback, CALLBACK_AP);
+    const refused = await open(session, code, evil);
+    expect(refused.statusCode).toBe(400);
+    expect(refused.headers.location).toBeUndefined();
+    expect(isHtml(refused)).toBe(true);
+    expectPageSecurityHeaders(refused, `callback ${evil}`);
+    const accepted = await open(session, code, 'https://agent.example/callback?state=1');
+    expect(accepted.statusCode).toBe(200);
+  });
+
+  it('an expired code redirects with interaction_expired only to the callback_endpoint', async () => {
+    const session = new BrowserSession(() => withCallback.app, withCallback.issuer);
+    await session.signIn('carol', 'carol-demo-password');
+    const code = await interactionCode(withCallback, CALLBACK_AP);
+    withCallback.clock.advance(601_000);
+    const refused = await open(session, code, 'https://evil.example/callback');
+    expect(refused.statusCode).toBe(400);
+    expect(refused.headers.location).toBeUndefined();
+    const expired = await open(session, code, 'https://agent.example/callback');
+    expect(expired.statusCode).toBe(303);
+    expect(expired.headers.location).toBe('https://agent.example/callback?error=interaction_expired');
+  });
+
+  it('an AP without callback_endpoint gets no redirect at all', async () => {
+    const rs = targets[2]!.server;
+    const session = new BrowserSession(() => rs.app, rs.issuer);
+    await session.signIn('carol', 'carol-demo-password');
+    const code = await interactionCode(rs, rs.parties.ap);
+    const refused = await open(session, code, 'https://agent.example/callback');
+    expect(refused.statusCode).toBe(400);
+    expect(refused.headers.location).toBeUndefined();
   });
 });

@@ -60,7 +60,7 @@ export function demoSteps(urls: DemoUrls): DemoStep[] {
     {
       title: 'Three-party access to the notes',
       explain:
-        'The resource asks for an auth token; the Person Server asks the person. Open the consent URL shown and allow notes.read; the CLI waits, then prints the notes.',
+        'The resource asks who the person is, then for an auth token; the Person Server asks the person each time. Open each URL shown and approve (first the agent acting as you at the resource, then notes.read); the CLI waits, then prints the notes.',
       args: ['fetch', '--verbose', `${urls.rs}/api/notes`],
     },
     {
@@ -139,18 +139,40 @@ export interface DemoIo {
   fetch?: typeof fetch;
 }
 
-function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+/** A chunk the CLI wrote, for a caller that watches the tour (an end-to-end test acting as the person). */
+export interface CliOutput {
+  readonly stream: 'stdout' | 'stderr';
+  readonly text: string;
+}
+
+/**
+ * Runs the workspace's `aauth` bin with `args`; resolves with its exit code. The CLI writes to this
+ * terminal, or, with `onOutput`, to `onOutput` only.
+ */
+export function spawnCli(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  onOutput?: (output: CliOutput) => void,
+): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [AAUTH_BIN, ...args], { stdio: 'inherit', env });
+    const child = spawn(process.execPath, [AAUTH_BIN, ...args], {
+      stdio: onOutput === undefined ? 'inherit' : ['ignore', 'pipe', 'pipe'],
+      env,
+    });
+    if (onOutput !== undefined) {
+      child.stdout?.setEncoding('utf8').on('data', (text: string) => onOutput({ stream: 'stdout', text }));
+      child.stderr?.setEncoding('utf8').on('data', (text: string) => onOutput({ stream: 'stderr', text }));
+    }
     child.once('error', reject);
-    child.once('exit', (code) => resolve(code ?? 1));
+    // `close`, not `exit`: every byte written to the pipes has been read by then.
+    child.once('close', (code) => resolve(code ?? 1));
   });
 }
 
 export const processIo: DemoIo = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
-  runCli: spawnCli,
+  runCli: (args, env) => spawnCli(args, env),
 };
 
 /** The tour; resolves with the exit code (1 when the stack is down or a step failed). */

@@ -5,6 +5,7 @@ import {
   decodeJwtUnverified,
   jwkThumbprint,
   parseAAuthRequirement,
+  R3_VOCABULARY,
   TOKEN_TYP,
 } from '@aauth-ref/core';
 import { createFakeClock, type FakeClock, signedFetch } from '@aauth-ref/testkit';
@@ -33,7 +34,11 @@ const rsUrl = (path: string) => new URL(path, stack.rs.issuer).href;
 beforeAll(async () => {
   clock = createFakeClock(Date.now());
   stack = await startFourPartyStack(clock);
-  alice = createTestAgent({ clock, account: stack.alice });
+  // alice at the PS; at the AS's own pages (binding) the AS's person carol.
+  alice = createTestAgent({
+    clock,
+    account: (prompt) => (prompt.server === stack.as.issuer ? stack.as.carol : stack.alice),
+  });
   await alice.agent.enroll(stack.ps.issuer, { name: 'Four-party helper', platform: 'e2e' });
 });
 
@@ -74,6 +79,9 @@ describe('four-party access over real HTTP (§Access Server Federation)', () => 
       presented_jti: person.jti,
       agent_jkt: key.thumbprint,
       scope: 'notes.read',
+      // The demo resource names its R3 document too (R3 §Resource Token Extensions).
+      r3_uri: expect.any(String),
+      r3_s256: expect.any(String),
     });
 
     // The PS forwarded it to the AS's auth_token_endpoint with the agent token, and the AS granted at once.
@@ -94,6 +102,10 @@ describe('four-party access over real HTTP (§Access Server Federation)', () => 
       ps: stack.ps.issuer,
       sub: person.sub,
       scope: 'notes.read',
+      // The AS's `r3` rules granted the document's operation (R3 §AS Processing steps 5–6).
+      r3_uri: claimsOf(resourceToken).r3_uri,
+      r3_s256: claimsOf(resourceToken).r3_s256,
+      r3_granted: { vocabulary: R3_VOCABULARY.openapi, operations: [{ operationId: 'listNotes' }] },
     });
     // `sub` is the PS's directed identifier for this resource, not the person's account name.
     expect(payload.sub).not.toBe(stack.alice.username);
@@ -144,6 +156,11 @@ describe('four-party access over real HTTP (§Access Server Federation)', () => 
     const auth = claimsOf((await alice.token('auth', stack.rs.issuer))!);
     expect(auth).toMatchObject({ iss: stack.as.issuer, aud: stack.rs.issuer, sub });
     expect(String(auth.scope).split(' ').sort()).toEqual(['notes.read', 'notes.write']);
+    // Scope and R3 decided independently: the claims step gated notes.write, the r3 rules createNote.
+    expect(auth.r3_granted).toEqual({
+      vocabulary: R3_VOCABULARY.openapi,
+      operations: [{ operationId: 'listNotes' }, { operationId: 'createNote' }],
+    });
     expect(alice.interactions.length).toBe(before);
 
     const list = await alice.agent.fetch(rsUrl('/api/notes'));
@@ -151,6 +168,7 @@ describe('four-party access over real HTTP (§Access Server Federation)', () => 
   });
 
   it('a claim the policy does not accept: the AS denies after the claims step, the agent gets 403 denied', async () => {
+    // No `r3` rules: the R3 request is decided by the scope rules alone (README *R3 operations*).
     await stack.as.setPolicy({
       resources: {
         [stack.rs.issuer]: {
@@ -219,6 +237,82 @@ describe('four-party access over real HTTP (§Access Server Federation)', () => 
     const before = alice.interactions.length;
     expect((await alice.agent.fetch(rsUrl('/api/notes'))).status).toBe(200);
     expect(alice.interactions.length).toBe(before);
+  });
+
+  it('an AS policy without r3 rules: the scope rules decide, the token has no R3 claims, the resource enforces its scope', async () => {
+    const { r3: _r3, ...scopeOnly } = defaultFourPartyPolicy({ ps: stack.ps.issuer, rs: stack.rs.issuer })
+      .resources[stack.rs.issuer]!;
+    await stack.as.setPolicy({
+      trusted_person_servers: [stack.ps.issuer],
+      resources: { [stack.rs.issuer]: scopeOnly },
+    });
+    try {
+      await alice.store.write('auth-tokens', {});
+      const res = await alice.agent.fetch(rsUrl('/api/notes'));
+      expect(res.status).toBe(200);
+      const auth = claimsOf((await alice.token('auth', stack.rs.issuer))!);
+      expect(auth).toMatchObject({ iss: stack.as.issuer, scope: 'notes.read' });
+      for (const name of ['r3_uri', 'r3_s256', 'r3_granted', 'r3_per_call'])
+        expect(auth[name]).toBeUndefined();
+    } finally {
+      await stack.as.setPolicy(defaultFourPartyPolicy({ ps: stack.ps.issuer, rs: stack.rs.issuer }));
+    }
+  });
+
+  it('R3 with the AS interaction step: the PS shows the R3 document, the person continues to the AS and binds (R3 §R3 Processing)', async () => {
+    await stack.as.setPolicy({
+      ...defaultFourPartyPolicy({ ps: stack.ps.issuer, rs: stack.rs.issuer }),
+      resources: {
+        [stack.rs.issuer]: {
+          ...defaultFourPartyPolicy({ ps: stack.ps.issuer, rs: stack.rs.issuer }).resources[stack.rs.issuer]!,
+          rules: [{ id: 'read-bound', scopes: ['notes.read'], require: ['interaction'], effect: 'grant' }],
+        },
+      },
+    });
+    try {
+      await alice.store.write('auth-tokens', {});
+      const fromFederation = stack.ps.federation.length;
+      const fromExchange = alice.exchanges.length;
+      const before = alice.interactions.length;
+      const res = await alice.agent.fetch(rsUrl('/api/notes'));
+      expect(res.status).toBe(200);
+
+      // The agent was sent to the PS's own page (not the AS's), which continued to the AS.
+      expect(alice.interactions.slice(before).map((i) => [i.server, i.continuedTo, i.decision])).toEqual([
+        [stack.ps.issuer, stack.as.issuer, 'Approve'],
+      ]);
+      expect(new URL(alice.interactions[before]!.url).origin).toBe(stack.ps.issuer);
+      // The PS page rendered the document's `display` and linked on to the AS.
+      expect(alice.interactions[before]?.shown).toContain('Read the notes in your');
+      expect(alice.interactions[before]?.shown).toContain(`Continue to ${stack.as.issuer}`);
+      const challenge = alice.exchanges
+        .slice(fromExchange)
+        .find((e) => e.status === 401 && resourceTokenOf(e.headers.get('aauth-requirement')));
+      const resourceClaims = claimsOf(resourceTokenOf(challenge!.headers.get('aauth-requirement'))!);
+      expect(resourceClaims).toMatchObject({ aud: stack.as.issuer, r3_uri: expect.any(String) });
+
+      // PS → AS: 202 requirement=interaction first, the auth token at last.
+      const exchanges = stack.ps.federation.slice(fromFederation);
+      expect([exchanges[0]?.method, exchanges[0]?.status]).toEqual(['POST', 202]);
+      expect(
+        exchanges[0]?.headers['aauth-requirement']?.startsWith(
+          `requirement=interaction;url="${stack.as.issuer}/interaction";code="`,
+        ),
+      ).toBe(true);
+      expect([exchanges.at(-1)?.method, exchanges.at(-1)?.status]).toEqual(['GET', 200]);
+
+      // The AS's token carries the R3 grant on the document the resource named (R3 §AS Processing step 6).
+      const auth = claimsOf((await alice.token('auth', stack.rs.issuer))!);
+      expect(auth).toMatchObject({
+        iss: stack.as.issuer,
+        scope: 'notes.read',
+        r3_uri: resourceClaims.r3_uri,
+        r3_s256: resourceClaims.r3_s256,
+        r3_granted: { vocabulary: R3_VOCABULARY.openapi, operations: [{ operationId: 'listNotes' }] },
+      });
+    } finally {
+      await stack.as.setPolicy(defaultFourPartyPolicy({ ps: stack.ps.issuer, rs: stack.rs.issuer }));
+    }
   });
 
   it('alice revokes the AS-issued auth token at the PS: the PS notifies the resource, which refuses it (§Token Revocation)', async () => {

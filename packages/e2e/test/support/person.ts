@@ -84,6 +84,21 @@ export function buttonsOf(page: Page): string[] {
   return parseForms(page.html).flatMap((f) => f.buttons.map((b) => b.label));
 }
 
+/** The links of `page` (`<a href>`), with their text and their URL resolved against the page. */
+export function linksOf(page: Page): { label: string; href: URL }[] {
+  return [...page.html.matchAll(/<a\b([^>]*)>([\s\S]*?)<\/a>/g)].flatMap((a) => {
+    const href = attribute(a[1] ?? '', 'href');
+    if (href === undefined) return [];
+    const label = decodeEntities(
+      (a[2] ?? '')
+        .replace(/<[^>]*>/g, '')
+        .replace(/\s+/g, ' ')
+        .trim(),
+    );
+    return [{ label, href: new URL(href, page.url) }];
+  });
+}
+
 export class PersonBrowser {
   /** Cookies by name: the servers share a host (127.0.0.1) and name their cookies apart. */
   private readonly cookies = new Map<string, string>();
@@ -190,9 +205,11 @@ export class PersonBrowser {
   async signOut(origin: string, from = '/dashboard'): Promise<void> {
     const page = await this.open(new URL(from, origin));
     if (page.url.pathname === '/signin') return;
-    if (parseForms(page.html).some((f) => f.buttons.some((b) => b.label === 'Sign out'))) {
-      await this.submit(page, 'Sign out');
-    }
+    // The PS says "Sign out"; the auth server names who is signed in ("Sign out carol").
+    const label = parseForms(page.html)
+      .flatMap((f) => f.buttons.map((b) => b.label))
+      .find((l) => l === 'Sign out' || l.startsWith('Sign out '));
+    if (label !== undefined) await this.submit(page, label);
   }
 
   /** Opens `url` and, when the server sends the person to its sign-in page, signs in there first. */

@@ -5,8 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MIGRATIONS_DIR as AS_MIGRATIONS_DIR, buildApp as buildAuthServer } from '@aauth-ref/auth-server/app';
 import { loadConfig as loadAuthServerConfig } from '@aauth-ref/auth-server/config';
+import { DEMO_USERS, seedDemoUsers } from '@aauth-ref/auth-server/seed-users';
 import { type PolicyDocument, parsePolicyDocument } from '@aauth-ref/auth-server/services/policy';
 import { createPrismaClient as createAuthServerPrisma } from '@aauth-ref/auth-server/stores/prisma';
+import { createPrismaPersonStore as createAsPersonStore } from '@aauth-ref/auth-server/stores/prisma-federation';
 import { storePolicyDocument } from '@aauth-ref/auth-server/stores/prisma-policies';
 import {
   createGuardedFetch,
@@ -14,7 +16,9 @@ import {
   DEV,
   type GuardedFetch,
   type OutboundFetch,
+  R3_VOCABULARY,
 } from '@aauth-ref/core';
+import type { Queryable } from '@aauth-ref/db';
 import { createTestDatabase, type TestDatabase } from '@aauth-ref/db/testing';
 import { createKeyRing, generateSigningKeysJwks, hashPassword } from '@aauth-ref/fastify';
 import {
@@ -47,6 +51,8 @@ export interface RunningServer {
   readonly app: FastifyInstance;
   /** `http://127.0.0.1:<port>`: the server's issuer and listening origin. */
   readonly issuer: string;
+  /** The server's own database, for a scenario to read what it recorded (never to write protocol state). */
+  readonly db: Queryable;
   close(): Promise<void>;
 }
 
@@ -90,6 +96,8 @@ export interface PersonServer extends RunningServer {
 export interface AccessServer extends RunningServer {
   /** Validates and stores a policy document (README *Auth server*, *Policy format*), as `POLICY_FILE` does. */
   setPolicy(document: PolicyDocument): Promise<void>;
+  /** The AS's demo person (its dev seed), who signs in at its interaction pages (binding). */
+  readonly carol: { readonly username: string; readonly password: string };
 }
 
 /** Environment overrides for one server (each starts from dev mode, silent logs and its own port). */
@@ -111,6 +119,24 @@ export interface Stack {
 
 export interface FourPartyStack extends Stack {
   readonly as: AccessServer;
+}
+
+/**
+ * A clock that follows the wall clock and can still be moved: for a stack shared with another process
+ * that signs with its own clock (the `aauth` CLI of the demo tour), where a fake clock would drift
+ * out of the signature window.
+ */
+export function createWallClock(): FakeClock {
+  let offset = 0;
+  return {
+    now: () => Date.now() + offset,
+    advance(ms) {
+      offset += ms;
+    },
+    set(ms) {
+      offset = ms - Date.now();
+    },
+  };
 }
 
 /** A port free right now on loopback (an issuer names its port before the server is built). */
@@ -286,7 +312,7 @@ export async function startPersonServer(
     });
     defer(() => running.app.close());
     if (!outbound) throw new Error('the PS was built without its outbound log');
-    return { ...running, outbound, federation };
+    return { ...running, db: database.db, outbound, federation };
   });
   return { ...value, close: cleanup };
 }
@@ -337,7 +363,7 @@ export async function startResourceServer(
       });
     });
     defer(() => running.app.close());
-    return running;
+    return { ...running, db: database.db };
   });
   return { ...value, close: cleanup };
 }
@@ -349,6 +375,7 @@ export async function startAuthServer(clock: FakeClock, options: ServerOptions =
     const database = await testDatabase(AS_MIGRATIONS_DIR, defer);
     const prisma = createAuthServerPrisma(database.db);
     defer(() => prisma.$disconnect());
+    await seedDemoUsers(createAsPersonStore(prisma));
     const keys = createKeyRing(generateSigningKeysJwks());
     const running = await listenOnFreePort(async (port, issuer) => {
       const config = loadAuthServerConfig({
@@ -372,6 +399,8 @@ export async function startAuthServer(clock: FakeClock, options: ServerOptions =
     defer(() => running.app.close());
     return {
       ...running,
+      db: database.db,
+      carol: demoCarol(),
       async setPolicy(document: PolicyDocument) {
         await storePolicyDocument(prisma, parsePolicyDocument(document, DEV));
       },
@@ -396,7 +425,10 @@ export interface FourPartyStackOptions extends StackOptions {
 /**
  * The e2e default policy at the auth server: the stack's PS is pre-established (trust list);
  * `notes.read` is granted to a trusted PS as it is, `notes.write` only once the PS has released an
- * `email` ending in `@example.com` (§Claims Required); anything else is omitted.
+ * `email` ending in `@example.com` (§Claims Required); anything else is omitted. The `r3` rules
+ * mirror them for the resource's R3 documents (R3 §AS Processing; the scope rules still decide the
+ * scopes the resource token carries next to them): reads and creates granted, deletes per call.
+ * `infra/compose/as-policy.json` holds the same rules.
  */
 export function defaultFourPartyPolicy(ids: { ps: string; rs: string }): PolicyDocument {
   return {
@@ -413,6 +445,17 @@ export function defaultFourPartyPolicy(ids: { ps: string; rs: string }): PolicyD
             effect: 'grant',
           },
         ],
+        r3: {
+          fallback: 'omit',
+          operations: [
+            { vocabulary: R3_VOCABULARY.openapi, match: { operationId: 'listNotes' }, effect: 'grant' },
+            { vocabulary: R3_VOCABULARY.openapi, match: { operationId: 'createNote' }, effect: 'grant' },
+            { vocabulary: R3_VOCABULARY.openapi, match: { operationId: 'deleteNote' }, effect: 'per-call' },
+            { vocabulary: R3_VOCABULARY.mcp, match: { tool: 'list_notes' }, effect: 'grant' },
+            { vocabulary: R3_VOCABULARY.mcp, match: { tool: 'create_note' }, effect: 'grant' },
+            { vocabulary: R3_VOCABULARY.mcp, match: { tool: 'delete_note' }, effect: 'per-call' },
+          ],
+        },
       },
     },
   };
@@ -434,7 +477,15 @@ async function startAll<T extends Record<string, Promise<RunningServer>>>(
   ) as { [K in keyof T]: Awaited<T[K]> };
 }
 
-function demoAlice(): Stack['alice'] {
+/** The demo person carol as the auth server seeds her. */
+function demoCarol(): AccessServer['carol'] {
+  const carol = DEMO_USERS.find((user) => !user.isAdmin);
+  if (!carol) throw new Error('the auth server seeds no demo person');
+  return { username: carol.username, password: carol.password };
+}
+
+/** The demo person alice as the PS seeds her. */
+export function demoAlice(): Stack['alice'] {
   const alice = DEMO_PERSONS[0];
   if (!alice) throw new Error('the PS seeds no demo person');
   return { username: alice.username, password: alice.password };
