@@ -20,7 +20,21 @@
 #    then approves exactly as a browser does, with curl over the TLS front: GET /signin (CSRF cookie
 #    and field), POST /signin with Origin, GET the approval link the CLI printed, POST /interaction
 #    decision=approve.
-# 5. Tears the stack down with its volumes (unless --keep).
+# 5. Three-party flow (§PS Authorization Access): `aauth fetch https://notes.localhost/api/notes`
+#    earns the resource's challenges; the PS asks the person for consent (person token, then auth
+#    token) and the CLI prints each link on stderr ("(or go to <link>)", as for enroll); the script
+#    approves every link the command prints, as above, until it exits; the fetch answers 200 and the
+#    auth token held for notes is the PS's.
+# 6. Call chaining (§Call Chaining, §Interaction Chaining): a note POSTed at https://archive.localhost,
+#    then `aauth fetch https://notes.localhost/chain/notes` (notes reads archive's notes for the same
+#    person as an agent of its own, with the agent's PS-issued auth token as `upstream_token`) must
+#    return that note. Any consent the PS asks for the upstream comes through notes' own
+#    /chain/interaction link, which redirects to the PS; the script follows it like any other link.
+# 7. Four-party write (§Federated Authorization Access): POST a note at notes (notes.write is
+#    delegated to the AS here; the AS grants it by infra/compose/as-policy.json to persons of the
+#    trusted PS with an @example.com e-mail), then GET lists it. After chaining: the AS's token then
+#    held for notes is no `upstream_token` the PS accepts (§Person Token Endpoint).
+# 8. Tears the stack down with its volumes (unless --keep).
 #
 # --standin: for machines without a container registry (ENVIRONMENT.md). Builds local stand-ins with
 # infra/scripts/build-standin-images.sh (Debian rootfs + this machine's Node 20 for node:20…-slim,
@@ -95,11 +109,11 @@ fi
 # The `agent` profile is always active here, so build, run and `down -v` see the agent service and
 # its volume; `up` names the services it starts.
 compose() { "${COMPOSE[@]}" -f docker-compose.yml -p "$PROJECT" --profile agent "$@"; }
-ENROLL_PID=
+AGENT_PID=
 
 teardown() {
   local status=$?
-  if [ -n "$ENROLL_PID" ] && kill -0 "$ENROLL_PID" 2>/dev/null; then kill "$ENROLL_PID" 2>/dev/null || true; fi
+  if [ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null; then kill "$AGENT_PID" 2>/dev/null || true; fi
   if [ "$status" -ne 0 ]; then
     log "failed; last logs:"
     compose logs --no-color --tail=40 >&2 || true
@@ -169,7 +183,7 @@ check notes.localhost /.well-known/aauth-resource.json issuer
 check archive.localhost /.well-known/aauth-resource.json issuer
 log "the stack served its four metadata documents over https"
 
-# --- 5. one agent flow through the agent container ------------------------------------------------
+# --- 5. the agent flows through the agent container -----------------------------------------------
 # JSON member of a document on stdin (host Node, as above).
 member() {
   node -e '
@@ -180,14 +194,20 @@ member() {
     });' "$1"
 }
 PS=https://ps.localhost
-ps_curl() {
+# curl as the person's browser: every front name reaches the published port, one cookie jar.
+front_curl() {
   curl --silent --show-error --max-time 15 --cacert "$WORK/root.crt" \
-    --connect-to "ps.localhost:443:127.0.0.1:$AAUTH_HTTPS_PORT" -b "$WORK/cookies" -c "$WORK/cookies" "$@"
+    --connect-to "ps.localhost:443:127.0.0.1:$AAUTH_HTTPS_PORT" \
+    --connect-to "as.localhost:443:127.0.0.1:$AAUTH_HTTPS_PORT" \
+    --connect-to "notes.localhost:443:127.0.0.1:$AAUTH_HTTPS_PORT" \
+    --connect-to "archive.localhost:443:127.0.0.1:$AAUTH_HTTPS_PORT" \
+    -b "$WORK/cookies" -c "$WORK/cookies" "$@"
 }
 field() { sed -n "s/.*name=\"$1\" value=\"\([^\"]*\)\".*/\1/p" | head -n1; }
 
 # A throwaway person (strict mode creates none; see the header), created by the PS's operator command
 # in the running container (its configuration, database and keys); the password goes through stdin.
+# The e-mail is what the AS policy's notes.write rule admits (infra/compose/as-policy.json).
 SMOKE_USER=smoke-person
 SMOKE_PASSWORD=$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')
 ps_admin() { compose exec -T person-server node bin/aauth-ps-admin.js "$@"; }
@@ -205,45 +225,77 @@ elif [ "$created" != 0 ]; then
 fi
 log "provisioned the person $SMOKE_USER with aauth-ps-admin"
 
-# aauth enroll waits for the approval; it prints the approval link on stderr.
-compose run --rm -T agent aauth enroll "$PS" --name compose-smoke >"$WORK/enroll.out" 2>"$WORK/enroll.err" &
-ENROLL_PID=$!
-link=
-for _ in $(seq 1 60); do
-  link=$(sed -n 's/.*(or go to \(https:[^)]*\)).*/\1/p' "$WORK/enroll.err" | head -n1)
-  [ -n "$link" ] && break
-  kill -0 "$ENROLL_PID" 2>/dev/null || break
-  sleep 1
-done
-if [ -z "$link" ]; then
-  log "aauth enroll printed no approval link:"
-  cat "$WORK/enroll.err" >&2
-  exit 1
-fi
-log "aauth enroll asks for approval at $link"
-
-# The person signs in and approves, as a browser would (CSRF field + cookie, Origin).
-csrf=$(ps_curl "$PS/signin" | field _csrf)
-status=$(ps_curl -o /dev/null -w '%{http_code}' -H "Origin: $PS" --data-urlencode "_csrf=$csrf" \
+# The person signs in at the PS once, as a browser would (CSRF field + cookie, Origin).
+csrf=$(front_curl "$PS/signin" | field _csrf)
+status=$(front_curl -o /dev/null -w '%{http_code}' -H "Origin: $PS" --data-urlencode "_csrf=$csrf" \
   --data-urlencode "username=$SMOKE_USER" --data-urlencode "password=$SMOKE_PASSWORD" \
   --data-urlencode "return_to=/dashboard" "$PS/signin")
 [ "$status" = 303 ] || { log "sign-in at the PS answered $status, expected 303"; exit 1; }
-ps_curl -o "$WORK/consent.html" "$link"
-request=$(field request <"$WORK/consent.html")
-csrf=$(field _csrf <"$WORK/consent.html")
-[ -n "$request" ] || { log "the approval page shows no request:"; cat "$WORK/consent.html" >&2; exit 1; }
-status=$(ps_curl -o "$WORK/approved.html" -w '%{http_code}' -H "Origin: $PS" --data-urlencode "_csrf=$csrf" \
-  --data-urlencode "request=$request" --data-urlencode "decision=approve" "$PS/interaction")
-[ "$status" = 200 ] || { log "approval answered $status, expected 200"; cat "$WORK/approved.html" >&2; exit 1; }
-if ! wait "$ENROLL_PID"; then
-  ENROLL_PID=
+log "$SMOKE_USER signed in at $PS"
+
+# Approves one interaction link the CLI printed, as the signed-in person's browser: follows it (a
+# resource's own interaction URL redirects to the PS, §Interaction Chaining), reads the consent form
+# and posts decision=approve with the form's hidden fields.
+approve() {
+  local link=$1 page=$WORK/consent.html final request csrf step
+  final=$(front_curl -L -o "$page" -w '%{url_effective}' "$link")
+  request=$(field request <"$page")
+  csrf=$(field _csrf <"$page")
+  step=$(field step <"$page")
+  [ -n "$request" ] || { log "the approval page at $final shows no request:"; cat "$page" >&2; exit 1; }
+  status=$(front_curl -o "$WORK/approved.html" -w '%{http_code}' -H "Origin: $PS" \
+    --data-urlencode "_csrf=$csrf" --data-urlencode "request=$request" \
+    ${step:+--data-urlencode "step=$step"} --data-urlencode "decision=approve" "$PS/interaction")
+  # 303 when the interaction came with a callback (the upstream resource's page), else the PS's own page.
+  case "$status" in
+    200 | 303) ;;
+    *) log "approval at $final answered $status, expected 200 or 303"; cat "$WORK/approved.html" >&2; exit 1 ;;
+  esac
+  log "approved $link"
+}
+
+# Runs `aauth <args…>` in the agent container with its stdout in $1, approving every interaction it
+# asks for: the CLI prints "Open <url> and enter the code <code>" and "(or go to <link>)" on stderr,
+# as for enrollment, whatever the request (§User Interaction). Returns the CLI's exit status; the
+# number of links approved is left in APPROVALS.
+with_approvals() {
+  local out=$1 approved=0 links=() rc=0
+  shift
+  # Emptied here, not by the background job's redirection: the loop may read before the job starts.
+  : >"$out"
+  : >"$out.err"
+  compose run --rm -T agent aauth "$@" >"$out" 2>"$out.err" &
+  AGENT_PID=$!
+  local until=$((SECONDS + ${AAUTH_SMOKE_FLOW_TIMEOUT:-300}))
+  while kill -0 "$AGENT_PID" 2>/dev/null; do
+    mapfile -t links < <(sed -n 's/.*(or go to \(https:[^)]*\)).*/\1/p' "$out.err")
+    while [ "$approved" -lt "${#links[@]}" ]; do
+      approve "${links[$approved]}"
+      approved=$((approved + 1))
+    done
+    if [ "$SECONDS" -ge "$until" ]; then
+      log "aauth $* did not finish:"
+      cat "$out.err" >&2
+      exit 1
+    fi
+    sleep 1
+  done
+  wait "$AGENT_PID" || rc=$?
+  AGENT_PID=
+  APPROVALS=$approved
+  return "$rc"
+}
+
+# 5a. Enrollment (§Agent Enrollment): the person approves at the link the CLI prints.
+with_approvals "$WORK/enroll.out" enroll "$PS" --name compose-smoke || {
   log "aauth enroll failed:"
-  cat "$WORK/enroll.out" "$WORK/enroll.err" >&2
+  cat "$WORK/enroll.out" "$WORK/enroll.out.err" >&2
   exit 1
-fi
-ENROLL_PID=
+}
+[ "$APPROVALS" -ge 1 ] || { log "aauth enroll asked for no approval"; exit 1; }
 log "$(cat "$WORK/enroll.out")"
 
+# 5b. Agent identity access (§Agent Identity Access): the agent token alone, at both resources.
 agent=$(compose run --rm -T agent aauth whoami --json | member agent)
 [ -n "$agent" ] || { log "aauth whoami names no agent"; exit 1; }
 for resource in https://notes.localhost https://archive.localhost; do
@@ -262,3 +314,71 @@ for resource in https://notes.localhost https://archive.localhost; do
   log "ok aauth fetch $resource/api/agent/whoami → $seen (agent provider $provider)"
 done
 log "the agent container enrolled at $PS and was identified by both resources"
+
+# 5c. Three-party access (§PS Authorization Access (Three-Party)): `aauth fetch` of the notes API earns the
+# resource's challenge, the PS asks the person for consent (the CLI prints the link), the person
+# approves, and the fetch completes with the PS's auth token for notes.read.
+# Runs `aauth fetch --json <args…>` with approvals and checks the status; the response is in $WORK/$1.json.
+fetch_ok() {
+  local name=$1 want=$2
+  shift 2
+  if ! with_approvals "$WORK/$name.json" fetch --json "$@" || [ "$(member status <"$WORK/$name.json")" != "$want" ]; then
+    log "aauth fetch $* did not answer $want:"
+    cat "$WORK/$name.json" "$WORK/$name.json.err" >&2
+    exit 1
+  fi
+  log "ok aauth fetch $* → $want after $APPROVALS approval(s)"
+}
+NOTES=https://notes.localhost
+ARCHIVE=https://archive.localhost
+fetch_ok list 200 "$NOTES/api/notes"
+# The `iss` of the auth token the agent holds for a resource (`aauth token show`).
+auth_issuer() {
+  compose run --rm -T agent aauth token show --json | node -e '
+    let text = ""; process.stdin.on("data", (c) => (text += c)).on("end", () => {
+      const auth = JSON.parse(text).find((t) => t.kind === "auth" && t.resource === process.argv[1]);
+      process.stdout.write(auth?.claims?.iss ?? "");
+    });' "$1"
+}
+auth_iss=$(auth_issuer "$NOTES")
+[ "$auth_iss" = "$PS" ] || { log "the auth token for $NOTES was issued by '$auth_iss', expected $PS (three-party)"; exit 1; }
+log "the auth token for $NOTES is the PS's ($auth_iss): three-party"
+
+# --- 6. call chaining (§Call Chaining, §Interaction Chaining) -------------------------------------
+# Before the four-party write below: the upstream auth token must be the PS's own (§Person Token
+# Endpoint: the upstream token's `sub` "which this PS MUST have issued"); after the write the agent
+# holds the AS's token for notes, which the PS refuses as `upstream_token` (invalid_request).
+# A note at the downstream resource (three-party there: no AS), then notes' /chain/notes reads it as
+# an agent of its own; the PS's consent for the upstream, if asked, reaches the person through the
+# upstream's /chain/interaction link. The CLI first relays a resource's interaction through the PS
+# (§Relaying Through the Person Server: the person would open it from the PS dashboard); this script
+# does not drive the dashboard, so each relay expires after its max_wait (60 s) and the CLI prints
+# the link, which the script then follows like any other: this step takes a few minutes.
+ARCHIVE_TEXT="compose smoke archive note $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+archive_json=$(node -e 'process.stdout.write(JSON.stringify({ text: process.argv[1] }))' "$ARCHIVE_TEXT")
+fetch_ok archive 201 -d "$archive_json" "$ARCHIVE/api/notes"
+fetch_ok chain 200 "$NOTES/chain/notes"
+if [ "$(member body.downstream <"$WORK/chain.json")" != "$ARCHIVE" ] ||
+  ! member body.result.notes <"$WORK/chain.json" | grep -qF "\"$ARCHIVE_TEXT\""; then
+  log "$NOTES/chain/notes did not return the note held at $ARCHIVE:"
+  cat "$WORK/chain.json" >&2
+  exit 1
+fi
+log "call chaining: $NOTES/chain/notes returned the person's note from $ARCHIVE"
+
+# --- 7. four-party write (§Federated Authorization Access) ----------------------------------------
+# notes.write is delegated to the AS in this stack (ACCESS_SERVER_SCOPES): the PS forwards the
+# resource token to the AS, whose policy (infra/compose/as-policy.json) grants it to persons of the
+# trusted PS with an @example.com e-mail; the note is then read back with the same token.
+NOTE_TEXT="compose smoke note $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+note_json=$(node -e 'process.stdout.write(JSON.stringify({ text: process.argv[1] }))' "$NOTE_TEXT")
+fetch_ok create 201 -d "$note_json" "$NOTES/api/notes"
+auth_iss=$(auth_issuer "$NOTES")
+[ "$auth_iss" = https://as.localhost ] || { log "the auth token for $NOTES after the write was issued by '$auth_iss', expected https://as.localhost (four-party)"; exit 1; }
+log "the auth token for $NOTES is now the AS's ($auth_iss): four-party"
+[ "$(member body.note.text <"$WORK/create.json")" = "$NOTE_TEXT" ] || { log "POST $NOTES/api/notes did not echo the note:"; cat "$WORK/create.json" >&2; exit 1; }
+fetch_ok list-again 200 "$NOTES/api/notes"
+member body.notes <"$WORK/list-again.json" | grep -qF "\"$NOTE_TEXT\"" || { log "GET $NOTES/api/notes does not list the note:"; cat "$WORK/list-again.json" >&2; exit 1; }
+log "the agent wrote and read back a note at $NOTES"
+
+log "smoke passed"
