@@ -1,10 +1,8 @@
 import { computeR3S256 } from '@aauth-ref/core';
-import { injectBuilt } from '@aauth-ref/testkit';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   authToken,
-  buildRequest,
   decodePayload,
   ISSUER,
   newAgent,
@@ -16,7 +14,9 @@ import {
   type TestApp,
 } from './support/app-harness.js';
 import { pathOf } from './support/browser-flow.js';
-import { fetchR3, MCP, OPENAPI, r3AuthToken } from './support/r3.js';
+import { callTool, fetchR3, MCP, OPENAPI, r3AuthToken } from './support/r3.js';
+
+const BODY = ['content-type', 'content-digest'];
 
 /**
  * R3 enforcement at the demo resource (draft-hardt-aauth-r3 §Resource Enforcement, §Grant
@@ -31,25 +31,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
 });
-
-const BODY = ['content-type', 'content-digest'];
-const MCP_HEADERS = { accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' };
-let nextId = 1;
-
-function callTool(agent: TestAgent, token: string, name: string, args: Record<string, unknown> = {}) {
-  return injectBuilt(
-    t.app,
-    buildRequest(t, {
-      method: 'POST',
-      path: '/mcp',
-      key: agent.key,
-      signatureKey: token,
-      body: { jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name, arguments: args } },
-      headers: MCP_HEADERS,
-      additionalComponents: BODY,
-    }),
-  );
-}
 
 function toolResult(response: LightMyRequestResponse) {
   expect(response.statusCode).toBe(200);
@@ -105,11 +86,11 @@ describe('§Grant Enforcement on the MCP endpoint', () => {
       r3_s256: computeR3S256('class'),
       r3_granted: { vocabulary: MCP, operations: [{ tool: 'list_notes' }] },
     });
-    const listed = toolResult(await callTool(agent, token, 'list_notes'));
+    const listed = toolResult(await callTool(t, agent, token, 'list_notes'));
     expect(listed.structuredContent).toMatchObject({ notes: [{ text: 'groceries: milk, eggs' }] });
 
     const before = await noteCount('grant-mcp');
-    const refused = await callTool(agent, token, 'create_note', { text: 'not allowed' });
+    const refused = await callTool(t, agent, token, 'create_note', { text: 'not allowed' });
     expect(refused.statusCode).toBe(401);
     expect(refused.headers['signature-error']).toBeUndefined();
     const { r3_uri, claims } = r3Of(refused);
@@ -132,7 +113,7 @@ describe('§Grant Enforcement on the MCP endpoint', () => {
     expect(
       (await send(t, { path: '/api/notes', key: agent.key, signatureKey: openapiToken })).statusCode,
     ).toBe(200);
-    expect((await callTool(agent, openapiToken, 'list_notes')).statusCode).toBe(401);
+    expect((await callTool(t, agent, openapiToken, 'list_notes')).statusCode).toBe(401);
     const mcpToken = r3AuthToken(t, agent.key, {
       sub: 'grant-vocab',
       r3_uri: `${ISSUER}/r3/${computeR3S256('y')}`,
@@ -153,7 +134,7 @@ describe('§Grant Enforcement on the MCP endpoint', () => {
       r3_granted: { vocabulary: MCP, operations: [] },
       r3_per_call: { vocabulary: MCP, operations: [{ tool: 'create_note' }] },
     });
-    const response = await callTool(agent, token, 'create_note', { text: 'Dinner Sunday?' });
+    const response = await callTool(t, agent, token, 'create_note', { text: 'Dinner Sunday?' });
     expect(response.statusCode).toBe(401);
     expect(await documentOf(r3Of(response).r3_uri)).toMatchObject({
       operations: [{ tool: 'create_note' }],
@@ -175,7 +156,7 @@ describe('§Grant Enforcement on the MCP endpoint', () => {
       r3_per_call: { vocabulary: MCP, operations: [{ tool: 'create_note' }] },
     };
     const text = `Minutes of the meeting. ${'Everyone agreed. '.repeat(30)}`;
-    const challenged = await callTool(agent, r3AuthToken(t, agent.key, perCallGrant), 'create_note', {
+    const challenged = await callTool(t, agent, r3AuthToken(t, agent.key, perCallGrant), 'create_note', {
       text,
     });
     expect(challenged.statusCode).toBe(401);
@@ -193,17 +174,17 @@ describe('§Grant Enforcement on the MCP endpoint', () => {
       r3_granted: { vocabulary: MCP, operations: [{ tool: 'create_note' }] },
     });
     const before = await noteCount('grant-digest');
-    const altered = await callTool(agent, perCall, 'create_note', { text: `${text} ` });
+    const altered = await callTool(t, agent, perCall, 'create_note', { text: `${text} ` });
     expect(altered.statusCode).toBe(403);
     expect(await noteCount('grant-digest')).toBe(before);
-    const ran = toolResult(await callTool(agent, perCall, 'create_note', { text }));
+    const ran = toolResult(await callTool(t, agent, perCall, 'create_note', { text }));
     expect(ran.structuredContent).toMatchObject({ note: { text } });
     expect(await noteCount('grant-digest')).toBe(before + 1);
   });
 
   it('challenges to agent and person tokens carry an R3 document for the tool (§Resource Token Extensions)', async () => {
     const agent = newAgent(t);
-    const response = await callTool(agent, personToken(t, agent.key, { sub: 'grant-pt' }), 'list_notes');
+    const response = await callTool(t, agent, personToken(t, agent.key, { sub: 'grant-pt' }), 'list_notes');
     expect(response.statusCode).toBe(401);
     const { r3_uri, claims } = r3Of(response);
     expect(claims.scope).toBe('notes.read');
@@ -214,7 +195,7 @@ describe('§Grant Enforcement on the MCP endpoint', () => {
 describe('§Per-Call Proposals: delete_note on the MCP endpoint (401 delivery)', () => {
   it('proposal → per-call auth token → runs once; a repeat gets the retained result', async () => {
     const { agent, pt, noteId } = await agentWithNote('percall-mcp', 'the tax notes for 2025');
-    const challenged = await callTool(agent, pt, 'delete_note', { id: noteId });
+    const challenged = await callTool(t, agent, pt, 'delete_note', { id: noteId });
     // Every MCP challenge is a 401 (issue 11; the transport reads a 202 as "no body").
     expect(challenged.statusCode).toBe(401);
     const { r3_uri, r3_s256 } = r3Of(challenged);
@@ -237,30 +218,30 @@ describe('§Per-Call Proposals: delete_note on the MCP endpoint (401 delivery)',
       r3_s256,
       r3_granted: { vocabulary: MCP, operations: [{ tool: 'delete_note' }] },
     });
-    const ran = toolResult(await callTool(agent, perCall, 'delete_note', { id: noteId }));
+    const ran = toolResult(await callTool(t, agent, perCall, 'delete_note', { id: noteId }));
     expect(ran.structuredContent).toEqual({ deleted: noteId });
     expect(await noteCount('percall-mcp')).toBe(0);
 
     // Flow step 4: the same per-call auth token again → the retained result, not a second run (which
     // would have answered "no such note").
-    const repeat = toolResult(await callTool(agent, perCall, 'delete_note', { id: noteId }));
+    const repeat = toolResult(await callTool(t, agent, perCall, 'delete_note', { id: noteId }));
     expect(repeat).toEqual(ran);
   });
 
   it('Flow step 3: a retry whose parameters differ from the proposal → 403, nothing runs', async () => {
     const { agent, pt, noteId } = await agentWithNote('percall-mismatch');
     const other = await agentWithNote('percall-mismatch');
-    const { r3_uri, r3_s256 } = r3Of(await callTool(agent, pt, 'delete_note', { id: noteId }));
+    const { r3_uri, r3_s256 } = r3Of(await callTool(t, agent, pt, 'delete_note', { id: noteId }));
     const perCall = r3AuthToken(t, agent.key, {
       sub: 'percall-mismatch',
       r3_uri,
       r3_s256,
       r3_granted: { vocabulary: MCP, operations: [{ tool: 'delete_note' }] },
     });
-    const refused = await callTool(agent, perCall, 'delete_note', { id: other.noteId });
+    const refused = await callTool(t, agent, perCall, 'delete_note', { id: other.noteId });
     expect(refused.statusCode).toBe(403);
     expect(refused.json()).toMatchObject({ error: 'forbidden' });
-    const extra = await callTool(agent, perCall, 'delete_note', { id: noteId, force: true });
+    const extra = await callTool(t, agent, perCall, 'delete_note', { id: noteId, force: true });
     expect(extra.statusCode).toBe(403);
     // The proposal described the personal notebook: a per-call token for another account does not fit it.
     const otherAccount = r3AuthToken(t, agent.key, {
@@ -270,18 +251,18 @@ describe('§Per-Call Proposals: delete_note on the MCP endpoint (401 delivery)',
       r3_s256,
       r3_granted: { vocabulary: MCP, operations: [{ tool: 'delete_note' }] },
     });
-    expect((await callTool(agent, otherAccount, 'delete_note', { id: noteId })).statusCode).toBe(403);
+    expect((await callTool(t, agent, otherAccount, 'delete_note', { id: noteId })).statusCode).toBe(403);
     expect(await noteCount('percall-mismatch')).toBe(2);
   });
 
   it('a second per-call auth token for a consumed proposal → 403 (runs at most once)', async () => {
     const { agent, pt, noteId } = await agentWithNote('percall-twice');
-    const { r3_uri, r3_s256 } = r3Of(await callTool(agent, pt, 'delete_note', { id: noteId }));
+    const { r3_uri, r3_s256 } = r3Of(await callTool(t, agent, pt, 'delete_note', { id: noteId }));
     const grant = { vocabulary: MCP, operations: [{ tool: 'delete_note' }] };
     const first = r3AuthToken(t, agent.key, { sub: 'percall-twice', r3_uri, r3_s256, r3_granted: grant });
-    toolResult(await callTool(agent, first, 'delete_note', { id: noteId }));
+    toolResult(await callTool(t, agent, first, 'delete_note', { id: noteId }));
     const second = r3AuthToken(t, agent.key, { sub: 'percall-twice', r3_uri, r3_s256, r3_granted: grant });
-    const refused = await callTool(agent, second, 'delete_note', { id: noteId });
+    const refused = await callTool(t, agent, second, 'delete_note', { id: noteId });
     expect(refused.statusCode).toBe(403);
   });
 
@@ -293,7 +274,7 @@ describe('§Per-Call Proposals: delete_note on the MCP endpoint (401 delivery)',
       r3_s256: computeR3S256('class doc'),
       r3_granted: { vocabulary: MCP, operations: [{ tool: 'delete_note' }, { tool: 'list_notes' }] },
     });
-    const response = await callTool(agent, token, 'delete_note', { id: noteId });
+    const response = await callTool(t, agent, token, 'delete_note', { id: noteId });
     expect(response.statusCode).toBe(401);
     expect(await documentOf(r3Of(response).r3_uri)).toMatchObject({ parameters: { id: noteId } });
     expect(await noteCount('percall-class')).toBe(1);
@@ -301,7 +282,7 @@ describe('§Per-Call Proposals: delete_note on the MCP endpoint (401 delivery)',
 
   it('a per-call token naming a hash that is no proposal here (tampered r3_s256) is challenged, not served', async () => {
     const { agent, pt, noteId } = await agentWithNote('percall-tampered');
-    const { r3_s256 } = r3Of(await callTool(agent, pt, 'delete_note', { id: noteId }));
+    const { r3_s256 } = r3Of(await callTool(t, agent, pt, 'delete_note', { id: noteId }));
     const forged = computeR3S256(`${r3_s256}x`);
     const token = r3AuthToken(t, agent.key, {
       sub: 'percall-tampered',
@@ -309,7 +290,7 @@ describe('§Per-Call Proposals: delete_note on the MCP endpoint (401 delivery)',
       r3_s256: forged,
       r3_granted: { vocabulary: MCP, operations: [{ tool: 'delete_note' }] },
     });
-    const response = await callTool(agent, token, 'delete_note', { id: noteId });
+    const response = await callTool(t, agent, token, 'delete_note', { id: noteId });
     expect(response.statusCode).toBe(401);
     expect(await noteCount('percall-tampered')).toBe(1);
   });

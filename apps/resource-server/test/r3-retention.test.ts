@@ -1,21 +1,20 @@
 import { createRetentionSweeper, type RetentionSweeper } from '@aauth-ref/fastify';
-import { injectBuilt } from '@aauth-ref/testkit';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createR3RetentionTasks } from '../src/stores/r3-retention.js';
 import {
   authToken,
-  buildRequest,
   decodePayload,
   newAgent,
   personToken,
   resourceTokenOf,
   send,
   startTestApp,
-  type TestAgent,
   type TestApp,
 } from './support/app-harness.js';
-import { fetchR3, MCP, r3AuthToken } from './support/r3.js';
+import { callTool, fetchR3, MCP, r3AuthToken } from './support/r3.js';
+
+const BODY = ['content-type', 'content-digest'];
 
 /**
  * The R3 tables stay bounded (docs/spec-decisions.md, "R3 retention"): a document is kept while a
@@ -45,25 +44,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
 });
-
-const BODY = ['content-type', 'content-digest'];
-const MCP_HEADERS = { accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' };
-let nextId = 1;
-
-function callTool(agent: TestAgent, token: string, name: string, args: Record<string, unknown> = {}) {
-  return injectBuilt(
-    t.app,
-    buildRequest(t, {
-      method: 'POST',
-      path: '/mcp',
-      key: agent.key,
-      signatureKey: token,
-      body: { jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name, arguments: args } },
-      headers: MCP_HEADERS,
-      additionalComponents: BODY,
-    }),
-  );
-}
 
 function r3Of(response: LightMyRequestResponse): { r3_uri: string; r3_s256: string } {
   expect(response.statusCode).toBe(401);
@@ -152,7 +132,7 @@ describe('R3 per-call proposals: retention of the proposal and its execution (§
       additionalComponents: BODY,
     });
     const noteId = created.json().note.id as string;
-    const { r3_s256, r3_uri } = r3Of(await callTool(agent, pt, 'delete_note', { id: noteId }));
+    const { r3_s256, r3_uri } = r3Of(await callTool(t, agent, pt, 'delete_note', { id: noteId }));
     const proposed = await t.prisma.r3Document.findUniqueOrThrow({ where: { s256: r3_s256 } });
 
     // A deferred approval: the per-call auth token is issued 50 minutes later, valid for an hour.
@@ -165,7 +145,7 @@ describe('R3 per-call proposals: retention of the proposal and its execution (§
       lifetimeSeconds: 3600,
     });
     const perCallExp = t.clock.now() + 3600_000;
-    const ran = await callTool(agent, perCall, 'delete_note', { id: noteId });
+    const ran = await callTool(t, agent, perCall, 'delete_note', { id: noteId });
     expect(ran.json().result.structuredContent).toEqual({ deleted: noteId });
     const extended = await t.prisma.r3Document.findUniqueOrThrow({ where: { s256: r3_s256 } });
     expect(extended.retainUntil.getTime()).toBe(perCallExp);
@@ -176,7 +156,7 @@ describe('R3 per-call proposals: retention of the proposal and its execution (§
     t.clock.set(proposed.retainUntil.getTime() + 1000);
     await sweep();
     expect(await rowsOf(r3_s256)).toEqual({ documents: 1, readers: 1, executions: 1 });
-    const repeat = await callTool(agent, perCall, 'delete_note', { id: noteId });
+    const repeat = await callTool(t, agent, perCall, 'delete_note', { id: noteId });
     expect(repeat.json().result).toEqual(ran.json().result);
 
     // After the per-call token's exp: proposal, readers and execution record are purged together.
@@ -197,11 +177,11 @@ describe('R3 per-call proposals: retention of the proposal and its execution (§
       additionalComponents: BODY,
     });
     const noteId = created.json().note.id as string;
-    const { r3_s256, r3_uri } = r3Of(await callTool(agent, pt, 'delete_note', { id: noteId }));
+    const { r3_s256, r3_uri } = r3Of(await callTool(t, agent, pt, 'delete_note', { id: noteId }));
     const grant = { vocabulary: MCP, operations: [{ tool: 'delete_note' }] };
     // The resource has read the proposal once (a mismatching call), so this instance has it cached.
     const early = r3AuthToken(t, agent.key, { sub, r3_uri, r3_s256, r3_granted: grant });
-    expect((await callTool(agent, early, 'delete_note', { id: 'another' })).statusCode).toBe(403);
+    expect((await callTool(t, agent, early, 'delete_note', { id: 'another' })).statusCode).toBe(403);
 
     const proposed = await t.prisma.r3Document.findUniqueOrThrow({ where: { s256: r3_s256 } });
     t.clock.set(proposed.retainUntil.getTime());
@@ -210,7 +190,7 @@ describe('R3 per-call proposals: retention of the proposal and its execution (§
 
     // An issuer approving after the retention: the proposal is gone, so the call is not run.
     const late = r3AuthToken(t, agent.key, { sub, r3_uri, r3_s256, r3_granted: grant });
-    const refused = await callTool(agent, late, 'delete_note', { id: noteId });
+    const refused = await callTool(t, agent, late, 'delete_note', { id: noteId });
     expect(refused.statusCode).toBe(403);
     expect(refused.json()).toMatchObject({ error: 'forbidden' });
     expect(await t.prisma.note.count({ where: { id: noteId } })).toBe(1);
