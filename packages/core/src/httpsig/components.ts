@@ -102,6 +102,34 @@ function deriveComponent(name: string, method: string, url: URL): string | undef
   }
 }
 
+/** What `@authority` and `@path` are derived from (RFC 9421 §2.2.3, §2.2.6). */
+export interface RequestTarget {
+  readonly host: string;
+  readonly pathname: string;
+}
+
+// A lowercase DNS name whose last label starts with a letter (a numeric last label would be read as
+// IPv4 and rewritten by the URL parser), an optional port without leading zero, a path of characters
+// the URL parser copies unchanged (no `%`, so no encoded dot segment either), any query, no fragment.
+const PLAIN_URL =
+  /^(https?):\/\/((?:[a-z0-9-]+\.)*[a-z][a-z0-9-]*)(?::([1-9][0-9]{0,4}))?(\/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*)?(?:\?[^#\s]*)?$/;
+const DOT_SEGMENT = /\/\.{1,2}(?:\/|$)/;
+const DEFAULT_PORTS: Readonly<Record<string, string>> = { http: '80', https: '443' };
+
+/**
+ * `host` and `pathname` exactly as `new URL(url)` would give them, read directly from the plain
+ * absolute URLs requests arrive with (the verify hook builds them from the configured origin);
+ * `undefined` for anything else, which the URL parser then handles. Property-tested against it.
+ */
+export function readPlainTarget(url: string): RequestTarget | undefined {
+  const match = PLAIN_URL.exec(url);
+  if (match === null) return undefined;
+  const [, scheme, host, port, path] = match as unknown as [string, string, string, string?, string?];
+  if (port !== undefined && (Number(port) > 65_535 || port === DEFAULT_PORTS[scheme])) return undefined;
+  if (path !== undefined && DOT_SEGMENT.test(path)) return undefined;
+  return { host: port === undefined ? host : `${host}:${port}`, pathname: path ?? '/' };
+}
+
 /**
  * The signature base built directly (RFC 9421 §2.5) when every covered component is a bare
  * derived component we derive above or a bare header field — which is every signature AAuth
@@ -112,8 +140,10 @@ function buildPlainSignatureBase(
   request: Pick<SignedRequestInput, 'method' | 'url'>,
   headers: HeaderMap,
   signatureParams: InnerList,
+  serializedParams: string | undefined,
 ): string | undefined {
   let url: URL | undefined;
+  let target: RequestTarget | undefined;
   let base = '';
   const seen = new Set<string>();
   for (const [name, params] of signatureParams[0]) {
@@ -125,9 +155,20 @@ function buildPlainSignatureBase(
       if (name === '@signature-params') {
         throw new InvalidSignature('Signature-Input names a component that cannot be covered.');
       }
-      url ??= parseRequestUrl(request.url);
-      value = deriveComponent(name, request.method, url);
-      if (value === undefined) return undefined;
+      if (name === '@authority' || name === '@path') {
+        if (target === undefined) {
+          target = readPlainTarget(request.url);
+          if (target === undefined) {
+            url ??= parseRequestUrl(request.url);
+            target = url;
+          }
+        }
+        value = name === '@authority' ? target.host : target.pathname === '' ? '/' : target.pathname;
+      } else {
+        url ??= parseRequestUrl(request.url);
+        value = deriveComponent(name, request.method, url);
+        if (value === undefined) return undefined;
+      }
     } else {
       if (name !== name.toLowerCase()) return undefined;
       value = headers.get(name);
@@ -135,7 +176,7 @@ function buildPlainSignatureBase(
     }
     base += `"${name}": ${value}\n`;
   }
-  return `${base}"@signature-params": ${serializeInnerList(signatureParams)}`;
+  return `${base}"@signature-params": ${serializedParams ?? serializeInnerList(signatureParams)}`;
 }
 
 /**
@@ -147,8 +188,9 @@ export function buildSignatureBase(
   request: Pick<SignedRequestInput, 'method' | 'url'>,
   headers: HeaderMap,
   signatureParams: InnerList,
+  serializedParams?: string,
 ): string {
-  const plain = buildPlainSignatureBase(request, headers, signatureParams);
+  const plain = buildPlainSignatureBase(request, headers, signatureParams, serializedParams);
   if (plain !== undefined) return plain;
   const fields: string[] = [];
   const seen = new Set<string>();
@@ -174,7 +216,7 @@ export function buildSignatureBase(
       { fields, componentParser: deriveMethodVerbatim(request.method) },
       { method: request.method, url: request.url, headers: Object.fromEntries(headers) },
     );
-    lines.push(['"@signature-params"', [serializeInnerList(signatureParams)]]);
+    lines.push(['"@signature-params"', [serializedParams ?? serializeInnerList(signatureParams)]]);
     return httpbis.formatSignatureBase(lines);
   } catch (cause) {
     throw new InvalidSignature('A covered component cannot be derived from the request.', { cause });

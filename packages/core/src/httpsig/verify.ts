@@ -19,6 +19,7 @@ import { parseSignatureKey, type SignatureKeyDictionary } from '../headers/signa
 import { SUPPORTED_ALGS, verifyBytes } from '../jwk.js';
 import { buildSignatureBase, type HeaderMap, normalizeHeaders, requiredComponents } from './components.js';
 import { resolveSigningKey, type VerifiableMember } from './schemes.js';
+import { parseSignatureInputMember, parseSignatureMember } from './signature-fields.js';
 import type {
   RouteSignaturePolicy,
   SignatureKeyMember,
@@ -63,6 +64,8 @@ interface SelectedSignature {
   readonly input: InnerList;
   readonly signature: Uint8Array;
   readonly member: SignatureKeyMember;
+  /** `@signature-params` as received, when the fast path vouched that it is canonical. */
+  readonly serializedInput?: string;
 }
 
 /**
@@ -76,9 +79,24 @@ function selectSignature(headers: HeaderMap): SelectedSignature {
   if (rawInput === undefined || rawSignature === undefined || rawKey === undefined) {
     throw new SignatureInvalidRequest('Signature, Signature-Input and Signature-Key are all required.');
   }
+  const keys = parseSignatureKeyMemoised(rawKey);
+  // The shape every AAuth signer sends: one label in each field (signature-fields.ts).
+  const fastInput = parseSignatureInputMember(rawInput);
+  const fastSignature = fastInput && parseSignatureMember(rawSignature);
+  if (fastInput && fastSignature && fastSignature.label === fastInput.label) {
+    const member = keys.get(fastInput.label);
+    if (member !== undefined) {
+      return {
+        label: fastInput.label,
+        input: fastInput.input,
+        signature: fastSignature.signature,
+        member,
+        serializedInput: fastInput.serialized,
+      };
+    }
+  }
   const inputs = parseSignatureDictionary(rawInput, 'Signature-Input');
   const signatures = parseSignatureDictionary(rawSignature, 'Signature');
-  const keys = parseSignatureKeyMemoised(rawKey);
   let label: string | undefined;
   for (const candidate of inputs.keys()) {
     if (!signatures.has(candidate) || !keys.has(candidate)) continue;
@@ -189,7 +207,7 @@ export async function verifyRequestSignature(
     return undefined;
   }
   // 1. Headers present and parseable; the one label with a Signature-Key member.
-  const { label, input, signature, member } = selectSignature(headers);
+  const { label, input, signature, member, serializedInput } = selectSignature(headers);
   // 2. Required components covered; a covered or required Content-Digest matches the body.
   const components = checkCoveredComponents(request, headers, input, policy);
   // 3. created within the window, expires not past.
@@ -215,7 +233,7 @@ export async function verifyRequestSignature(
     throw new UnsupportedAlgorithm('The key algorithm is not supported.', { acceptAlgs: SUPPORTED_ALGS });
   }
   // 7. RFC 9421 verification of the selected label with that key.
-  const base = Buffer.from(buildSignatureBase(request, headers, input), 'utf8');
+  const base = Buffer.from(buildSignatureBase(request, headers, input, serializedInput), 'utf8');
   if (!verifyBytes(key, base, signature)) {
     const refreshed = resolved.refresh === undefined ? undefined : await resolved.refresh();
     if (
