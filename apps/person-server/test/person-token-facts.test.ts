@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lookupPersonTokenFactsSeparately } from '../src/services/person-token-service.js';
 import type { AgentRef, PersonTokenFactsLookup } from '../src/services/ports.js';
 import { createPrismaBindingStore } from '../src/stores/prisma-bindings.js';
 import { createPrismaPersonTokenFactsLookup } from '../src/stores/prisma-person-token-facts.js';
@@ -11,6 +10,7 @@ import {
   createPrismaResourceConsentStore,
 } from '../src/stores/prisma-token-stores.js';
 import { startTestApp, type TestApp } from './support/app-harness.js';
+import { lookupPersonTokenFactsSeparately } from './support/memory-stores.js';
 
 /**
  * The one-statement read of a person token request (`prisma-person-token-facts.ts`) answers exactly

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { DEV, parseAAuthRequirement } from '@aauth-ref/core';
 import { createRetentionSweeper, type RetentionSweeper } from '@aauth-ref/fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -6,7 +7,16 @@ import {
   RATE_LIMIT_RETENTION_SECONDS,
   REVOCATION_SKEW_SECONDS,
 } from '../src/stores/retention.js';
-import { hwkMember, newKey, sendSigned, startTestApp, type TestApp } from './support/app-harness.js';
+import {
+  ALICE,
+  Browser,
+  hwkMember,
+  ISSUER,
+  newKey,
+  sendSigned,
+  startTestApp,
+  type TestApp,
+} from './support/app-harness.js';
 
 const PENDING_RETENTION_SECONDS = 60;
 const RESOURCE_TOKEN_MAX_LIFETIME_SECONDS = 300;
@@ -205,6 +215,61 @@ describe('retention of the PS tables (docs/reliability.md, Retention)', () => {
       'sat-live',
     ]);
     expect(await t.prisma.rateLimitAttempt.count({ where: { scope: 'retention' } })).toBe(1);
+  });
+
+  it('keeps enrollment rows: only approvals write one, and a denied enrollment leaves only its pending request, swept like the others', async () => {
+    const browser = new Browser(t);
+    expect((await browser.signIn(ALICE.username, ALICE.password)).statusCode).toBe(303);
+    async function decide(decision: 'approve' | 'deny') {
+      const durable = newKey();
+      const res = await enroll(durable);
+      expect(res.statusCode).toBe(202);
+      const { code } = parseAAuthRequirement(String(res.headers['aauth-requirement']), DEV) as {
+        code: string;
+      };
+      const page = await browser.get(`/interaction?code=${encodeURIComponent(code)}`);
+      const pendingId = /name="request" value="([^"]+)"/.exec(page.body)![1]!;
+      const decided = await browser.post('/interaction', {
+        _csrf: browser.csrf(),
+        request: pendingId,
+        decision,
+      });
+      expect(decided.statusCode).toBe(200);
+      return { durable, pendingId };
+    }
+    const enrollmentOf = (durable: ReturnType<typeof newKey>) =>
+      t.prisma.enrollment.findUnique({ where: { durableJkt: durable.thumbprint } });
+
+    const approved = await decide('approve');
+    const denied = await decide('deny');
+    const revoked = await decide('approve');
+    const revokedSub = (await enrollmentOf(revoked.durable))!.agentSub;
+    await browser.get('/dashboard');
+    const disconnect = await browser.post('/dashboard/agents/revoke', {
+      _csrf: browser.csrf(),
+      agent_iss: ISSUER,
+      agent_sub: revokedSub,
+    });
+    expect(disconnect.statusCode).toBe(303);
+    expect(await enrollmentOf(denied.durable)).toBeNull();
+
+    // A year on: every enrollment request is gone, the enrollments themselves are not.
+    t.clock.advance(366 * 24 * 3600 * 1000);
+    expect((await sweeper.sweep()).failed).toEqual([]);
+    const pendingIds = [approved, denied, revoked].map((d) => d.pendingId);
+    expect(await t.prisma.pendingRequest.count({ where: { id: { in: pendingIds } } })).toBe(0);
+    expect((await enrollmentOf(approved.durable))?.status).toBe('approved');
+    expect((await enrollmentOf(revoked.durable))?.status).toBe('revoked');
+    // What the rows still decide: the approved key is known at once, the revoked one stays refused.
+    const again = await enroll(approved.durable);
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toEqual({
+      status: 'approved',
+      agent: (await enrollmentOf(approved.durable))!.agentSub,
+    });
+    const refused = await enroll(revoked.durable);
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json().error).toBe('forbidden');
   });
 
   it('reads its settings from the environment (defaults: 60 s sweeps, 1 h pending, 24 h token records)', async () => {

@@ -18,7 +18,6 @@ import {
 } from '@aauth-ref/core';
 import { resolveDirectedSubject } from './directed-subject.js';
 import type {
-  AgentBindingLookup,
   AgentRef,
   DirectedSubjectStore,
   IssuedAuthTokenStore,
@@ -60,7 +59,6 @@ export interface PersonTokenServiceDeps {
   /** Verifies body tokens; its key resolver must answer this PS's own keys locally. */
   readonly verifier: TokenVerifier;
   readonly identifierPolicy: IdentifierPolicy;
-  readonly bindings: AgentBindingLookup;
   readonly persons: PersonLookup;
   readonly missions: MissionLookup;
   readonly directedSubjects: DirectedSubjectStore;
@@ -69,9 +67,9 @@ export interface PersonTokenServiceDeps {
   readonly issuedAuthTokens: IssuedAuthTokenStore;
   /**
    * The binding, consent, prior-issuance, person and directed-subject reads of one request together
-   * (the Prisma store answers them in one statement); default: the separate ports above, one by one.
+   * (the Prisma store answers them in one statement).
    */
-  readonly personTokenFacts?: PersonTokenFactsLookup;
+  readonly personTokenFacts: PersonTokenFactsLookup;
   /** §Mission Log: person tokens issued under a mission. */
   readonly missionLog?: MissionLog;
   /** Resources new to one agent it may obtain person tokens for per hour (default 50). */
@@ -134,31 +132,6 @@ interface KnownFacts {
   readonly sub?: string;
 }
 
-/** `PersonTokenFactsLookup` over the separate ports: a query each (the in-memory stores of tests). */
-export function lookupPersonTokenFactsSeparately(
-  deps: Pick<
-    PersonTokenServiceDeps,
-    'bindings' | 'persons' | 'directedSubjects' | 'personTokens' | 'resourceConsents'
-  >,
-): PersonTokenFactsLookup {
-  return {
-    async findPersonTokenFacts({ agent, resource, personId: given }) {
-      const issuedForResource = await deps.personTokens.hasIssuedForResource(agent, resource);
-      const personId = given ?? (await deps.bindings.findBoundPerson(agent));
-      if (personId === undefined) return { consented: false, issuedForResource };
-      const person = await deps.persons.findPerson(personId);
-      const sub = await deps.directedSubjects.find(personId, resource);
-      return {
-        personId,
-        consented: await deps.resourceConsents.has({ personId, agent, resource }),
-        issuedForResource,
-        ...(person === undefined ? {} : { person }),
-        ...(sub === undefined ? {} : { sub }),
-      };
-    },
-  };
-}
-
 const DEFAULT_MAX_NEW_RESOURCES_PER_HOUR = 50;
 const HOUR_MS = 3_600_000;
 /** The window slides; a client retrying after this many seconds sees some of it freed. */
@@ -166,7 +139,6 @@ const RATE_LIMIT_RETRY_AFTER_SECONDS = 300;
 
 export function createPersonTokenService(deps: PersonTokenServiceDeps): PersonTokenService {
   const maxNewResources = deps.maxNewResourcesPerHour ?? DEFAULT_MAX_NEW_RESOURCES_PER_HOUR;
-  const facts = deps.personTokenFacts ?? lookupPersonTokenFactsSeparately(deps);
 
   /** §Person Token Endpoint: "A PS SHOULD rate-limit the number of distinct `resource` values it accepts from one agent". */
   async function enforceResourceRate(agent: AgentRef, known: PersonTokenFacts): Promise<void> {
@@ -271,7 +243,11 @@ export function createPersonTokenService(deps: PersonTokenServiceDeps): PersonTo
         // mission context carries downstream.
         const upstream = await verifyUpstreamToken(deps, params.upstream_token, signer);
         personId = upstream.personId;
-        known = await facts.findPersonTokenFacts({ agent, resource: params.resource, personId });
+        known = await deps.personTokenFacts.findPersonTokenFacts({
+          agent,
+          resource: params.resource,
+          personId,
+        });
         const upstreamMission = upstream.claims.mission_s256;
         if (upstreamMission !== undefined) {
           if (missionS256 !== undefined && missionS256 !== upstreamMission) {
@@ -283,7 +259,7 @@ export function createPersonTokenService(deps: PersonTokenServiceDeps): PersonTo
           missionOwner = { agent, personId };
         }
       } else {
-        known = await facts.findPersonTokenFacts({ agent, resource: params.resource });
+        known = await deps.personTokenFacts.findPersonTokenFacts({ agent, resource: params.resource });
         personId = known.personId;
         if (missionS256 !== undefined) {
           missionOwner = personId === undefined ? { agent } : { agent, personId };

@@ -24,7 +24,9 @@ export const RATE_LIMIT_RETENTION_SECONDS = 24 * 3600;
 /**
  * The PS tables that grow per request, each with its cutoff. Missions, their logs, the governance log
  * and security events are the audit record and are kept; so are auth tokens with an R3 audit record
- * (deleting the token would cascade to it).
+ * (deleting the token would cascade to it). So are enrollments: a row is written only at a person's
+ * approval (a pending or denied enrollment is a `pending_request`), and a revoked one is what keeps
+ * its durable key refused at `/agent/enroll`.
  */
 export function createPersonServerRetentionTasks(
   db: Queryable,

@@ -10,6 +10,7 @@ import type {
   MissionTerminationReason,
   PersonLookup,
   PersonRecord,
+  PersonTokenFactsLookup,
   PersonTokenRecord,
   PersonTokenRecordStore,
   ResourceConsentKey,
@@ -160,6 +161,36 @@ export class MemoryIssuedAuthTokens implements IssuedAuthTokenStore {
   }
 }
 
+/**
+ * `PersonTokenFactsLookup` over the separate ports, one read each, as the store methods answer them:
+ * the in-memory stores' implementation, and the reference the Prisma one-statement read is checked
+ * against (`test/person-token-facts.test.ts`).
+ */
+export function lookupPersonTokenFactsSeparately(ports: {
+  readonly bindings: AgentBindingLookup;
+  readonly persons: PersonLookup;
+  readonly directedSubjects: Pick<DirectedSubjectStore, 'find'>;
+  readonly personTokens: Pick<PersonTokenRecordStore, 'hasIssuedForResource'>;
+  readonly resourceConsents: Pick<ResourceConsentStore, 'has'>;
+}): PersonTokenFactsLookup {
+  return {
+    async findPersonTokenFacts({ agent, resource, personId: given }) {
+      const issuedForResource = await ports.personTokens.hasIssuedForResource(agent, resource);
+      const personId = given ?? (await ports.bindings.findBoundPerson(agent));
+      if (personId === undefined) return { consented: false, issuedForResource };
+      const person = await ports.persons.findPerson(personId);
+      const sub = await ports.directedSubjects.find(personId, resource);
+      return {
+        personId,
+        consented: await ports.resourceConsents.has({ personId, agent, resource }),
+        issuedForResource,
+        ...(person === undefined ? {} : { person }),
+        ...(sub === undefined ? {} : { sub }),
+      };
+    },
+  };
+}
+
 export class MemorySecurityEvents implements SecurityEventLog {
   readonly events: SecurityEvent[] = [];
   async record(event: SecurityEvent) {
@@ -177,10 +208,12 @@ export interface MemoryStores {
   readonly scopeConsents: MemoryScopeConsents;
   readonly issuedAuthTokens: MemoryIssuedAuthTokens;
   readonly securityEvents: MemorySecurityEvents;
+  /** Reads the stores above, so a test changing them is seen by the next request. */
+  readonly personTokenFacts: PersonTokenFactsLookup;
 }
 
 export function createMemoryStores(): MemoryStores {
-  return {
+  const stores = {
     persons: new MemoryPersons(),
     bindings: new MemoryBindings(),
     missions: new MemoryMissions(),
@@ -191,4 +224,5 @@ export function createMemoryStores(): MemoryStores {
     issuedAuthTokens: new MemoryIssuedAuthTokens(),
     securityEvents: new MemorySecurityEvents(),
   };
+  return { ...stores, personTokenFacts: lookupPersonTokenFactsSeparately(stores) };
 }
