@@ -22,15 +22,41 @@ export const ALICE: Account = DEMO_PERSONS[0]!;
 
 export interface FlowAgent {
   readonly key: KeyPair;
+  readonly sub: string;
+  readonly ps: string;
   readonly agentToken: string;
+  /** The agent token's `exp`, ms since the epoch. */
+  readonly expiresAt: number;
+}
+
+function mintFlowAgent(
+  ap: TestAgentProvider,
+  identity: Pick<FlowAgent, 'key' | 'sub' | 'ps'>,
+  lifetimeSeconds: number,
+) {
+  const expiresAt = Date.now() + lifetimeSeconds * 1000;
+  const agentToken = ap.mintAgentToken({
+    cnf: identity.key,
+    ps: identity.ps,
+    sub: identity.sub,
+    lifetimeSeconds,
+  });
+  return { ...identity, agentToken, expiresAt };
 }
 
 /** A fresh agent key with an agent token of `ap` naming `ps` as its Person Server. */
 export function createFlowAgent(ap: TestAgentProvider, ps: string, lifetimeSeconds = 3600): FlowAgent {
-  const key = makeKeyPair();
   // A distinct agent per call: the PS binds agents to persons by `sub`.
   const sub = `aauth:agent-${randomBytes(6).toString('hex')}@${new URL(ap.issuer).host}`;
-  return { key, agentToken: ap.mintAgentToken({ cnf: key, ps, sub, lifetimeSeconds }) };
+  return mintFlowAgent(ap, { key: makeKeyPair(), sub, ps }, lifetimeSeconds);
+}
+
+/**
+ * The same agent (key and `sub`, so its binding at the PS holds) with a new agent token from its
+ * Agent Provider, as an agent renews before `exp`.
+ */
+export function renewFlowAgent(ap: TestAgentProvider, agent: FlowAgent, lifetimeSeconds: number): FlowAgent {
+  return mintFlowAgent(ap, agent, lifetimeSeconds);
 }
 
 export interface Answer {
@@ -39,21 +65,32 @@ export interface Answer {
   readonly body: string;
 }
 
+export interface SendInit {
+  readonly method?: string;
+  readonly body?: Record<string, unknown>;
+  readonly token?: string;
+  readonly timeoutMs?: number;
+}
+
+/** How a flow sends its signed requests (`send`, or a wrapper that records or paces them). */
+export type Sender = (url: string, agent: FlowAgent, init?: SendInit) => Promise<Answer>;
+
+/**
+ * What the multi-step flows below may be given: another sender, and the person's browser (signed in
+ * at the PS once and reused, as a person's own browser is; default: a new one per consent).
+ */
+export interface FlowOptions {
+  readonly send?: Sender;
+  readonly browser?: PersonBrowser;
+}
+
 /** One signed request; `token` is the JWT in `Signature-Key` (agent, person or auth token). */
-export async function send(
-  url: string,
-  agent: FlowAgent,
-  init: { method?: string; body?: Record<string, unknown>; token?: string; timeoutMs?: number } = {},
-): Promise<Answer> {
+export async function send(url: string, agent: FlowAgent, init: SendInit = {}): Promise<Answer> {
   const res = await signedFetchWithTimeout(url, agent, init);
   return { status: res.status, headers: res.headers, body: await res.text() };
 }
 
-async function signedFetchWithTimeout(
-  url: string,
-  agent: FlowAgent,
-  init: { method?: string; body?: Record<string, unknown>; token?: string; timeoutMs?: number },
-): Promise<Response> {
+async function signedFetchWithTimeout(url: string, agent: FlowAgent, init: SendInit): Promise<Response> {
   // signedFetch has no abort signal; a bounded wait turns a hang into a recorded failure.
   const timeoutMs = init.timeoutMs ?? 30_000;
   let timer: NodeJS.Timeout | undefined;
@@ -102,8 +139,12 @@ export function resourceTokenOf(answer: Answer): string {
 }
 
 /** The person opens `{ps}/interaction?code=…`, signs in if asked, and clicks Approve (CSRF included). */
-export async function approveAtPs(ps: string, code: string, account: Account = ALICE): Promise<number> {
-  const browser = new PersonBrowser();
+export async function approveAtPs(
+  ps: string,
+  code: string,
+  account: Account = ALICE,
+  browser = new PersonBrowser(),
+): Promise<number> {
   const page = await browser.openSignedIn(`${ps}/interaction?code=${encodeURIComponent(code)}`, account);
   if (page.url.pathname !== '/interaction') throw new Error(`interaction page not shown: ${page.url.href}`);
   const after = await browser.submit(page, 'Approve');
@@ -120,12 +161,13 @@ export function waitRetryAfter(answer: Answer): Promise<void> {
 export async function pollUntilDone(
   url: string,
   agent: FlowAgent,
-  options: { maxWaitMs?: number } = {},
+  options: { maxWaitMs?: number; send?: Sender } = {},
 ): Promise<{ final: Answer; polls: Answer[] }> {
   const polls: Answer[] = [];
   const deadline = Date.now() + (options.maxWaitMs ?? 60_000);
+  const sender = options.send ?? send;
   for (;;) {
-    const answer = await send(url, agent);
+    const answer = await sender(url, agent);
     polls.push(answer);
     if ((answer.status !== 202 && answer.status !== 429) || Date.now() > deadline)
       return { final: answer, polls };
@@ -134,17 +176,23 @@ export async function pollUntilDone(
 }
 
 /** A person token for `resource` from `ps`, the person approving the binding at the PS. */
-export async function obtainPersonToken(ps: string, resource: string, agent: FlowAgent): Promise<string> {
-  const asked = await send(`${ps}/person`, agent, {
+export async function obtainPersonToken(
+  ps: string,
+  resource: string,
+  agent: FlowAgent,
+  options: FlowOptions = {},
+): Promise<string> {
+  const sender = options.send ?? send;
+  const asked = await sender(`${ps}/person`, agent, {
     method: 'POST',
     body: { resource, capabilities: ['interaction'] },
   });
   if (asked.status === 200) return String(jsonOf(asked).person_token);
   const pending = pendingOf(asked, ps);
   if (pending.code === undefined) throw new Error('no interaction code on the pending person token');
-  const decided = await approveAtPs(ps, pending.code);
+  const decided = await approveAtPs(ps, pending.code, ALICE, options.browser);
   if (decided !== 200) throw new Error(`consent answered ${decided}`);
-  const { final } = await pollUntilDone(pending.url, agent);
+  const { final } = await pollUntilDone(pending.url, agent, { send: sender });
   const token = jsonOf(final).person_token;
   if (typeof token !== 'string') throw new Error(`no person token: ${final.status} ${final.body}`);
   return token;
@@ -160,20 +208,22 @@ export async function obtainAuthToken(
   agent: FlowAgent,
   personToken: string,
   init: { method?: string; body?: Record<string, unknown> } = {},
+  options: FlowOptions = {},
 ): Promise<string> {
-  const challenge = await send(resourceUrl, agent, { ...init, token: personToken });
+  const sender = options.send ?? send;
+  const challenge = await sender(resourceUrl, agent, { ...init, token: personToken });
   const resourceToken = resourceTokenOf(challenge);
-  const asked = await send(`${ps}/token`, agent, {
+  const asked = await sender(`${ps}/token`, agent, {
     method: 'POST',
     body: { resource_token: resourceToken, capabilities: ['interaction'] },
   });
   if (asked.status === 200) return String(jsonOf(asked).auth_token);
   const pending = pendingOf(asked, ps);
   if (pending.code !== undefined) {
-    const decided = await approveAtPs(ps, pending.code);
+    const decided = await approveAtPs(ps, pending.code, ALICE, options.browser);
     if (decided !== 200) throw new Error(`consent answered ${decided}`);
   }
-  const { final } = await pollUntilDone(pending.url, agent);
+  const { final } = await pollUntilDone(pending.url, agent, { send: sender });
   const token = jsonOf(final).auth_token;
   if (typeof token !== 'string') throw new Error(`no auth token: ${final.status} ${final.body}`);
   return token;

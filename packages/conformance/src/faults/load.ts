@@ -1,4 +1,5 @@
 import type { TestAgentProvider } from '@aauth-ref/testkit';
+import { PersonBrowser } from '../../../e2e/test/support/person.js';
 import {
   type Answer,
   createFlowAgent,
@@ -6,7 +7,9 @@ import {
   jsonOf,
   obtainAuthToken,
   obtainPersonToken,
+  renewFlowAgent,
   resourceTokenOf,
+  type Sender,
   send,
 } from './flow.js';
 
@@ -19,6 +22,8 @@ import {
  */
 
 export type Operation = 'person-token' | 'auth-token' | 'resource-read' | 'resource-write';
+/** A signed request of an agent renewing its tokens (`renewLoadAgent`), recorded apart from the mix. */
+export type RecordedOperation = Operation | 'agent-renewal';
 export const OPERATIONS: readonly Operation[] = [
   'person-token',
   'auth-token',
@@ -27,7 +32,7 @@ export const OPERATIONS: readonly Operation[] = [
 ];
 
 export interface Sample {
-  readonly op: Operation;
+  readonly op: RecordedOperation;
   /** `ps` or `rs`: which server answered. */
   readonly server: 'ps' | 'rs';
   /** Start, ms since the epoch. */
@@ -36,17 +41,29 @@ export interface Sample {
   /** 0: no HTTP answer (see `failure`). */
   readonly status: number;
   readonly retryAfter: string | null;
+  /** The `Signature-Error` header: a `401` carrying it is a rejection, not a challenge. */
+  readonly signatureError?: string | null;
   readonly error: string | undefined;
   readonly failure?: string;
 }
 
-export interface LoadAgent {
-  readonly agent: FlowAgent;
-  /** Per path, the second (`created`) of this agent's last state-changing request. */
-  readonly lastWrite: Map<string, number>;
+interface LoadTokens {
   personToken: string;
   readToken: string;
   writeToken: string;
+}
+
+export interface LoadAgent extends LoadTokens {
+  /** Replaced (same key and `sub`) when the agent renews its agent token. */
+  agent: FlowAgent;
+  /** Per path, the second (`created`) of this agent's last state-changing request. */
+  readonly lastWrite: Map<string, number>;
+  /** alice's browser, signed in at the PS at the first consent and reused for every later one. */
+  readonly browser: PersonBrowser;
+  /** Lifetime of each agent token the agent gets, seconds. */
+  readonly lifetimeSeconds: number;
+  /** When the agent renews (ms since the epoch): a margin before its agent token's `exp`. */
+  renewAt: number;
 }
 
 export interface Targets {
@@ -54,77 +71,179 @@ export interface Targets {
   readonly rs: string;
 }
 
+/** An agent renews this long before its agent token's `exp`: time for a consent, should the PS ask. */
+export function renewalMarginMs(lifetimeSeconds: number): number {
+  return Math.max(15_000, (lifetimeSeconds * 1000) / 4);
+}
+
 /**
- * Agents bound to alice, each with a person token, a `notes.read` auth token for `GET /api/journal`
- * (a plain scope: the consent is remembered, so later requests are answered at once) and a
- * `notes.write` auth token for `POST /api/notes` (an R3 class document, which the PS always puts to
- * the person; the token is reused for every write).
+ * The agent's person token, a `notes.read` auth token for `GET /api/journal` and a `notes.write`
+ * auth token for `POST /api/notes` (both against R3 class documents). alice approves in `browser`
+ * whenever the PS asks — the first time; the PS remembers her decision on a class document, so a
+ * renewal is answered at once. Every token is capped by the agent token's `exp`.
+ */
+async function obtainLoadTokens(
+  agent: FlowAgent,
+  targets: Targets,
+  options: { send: Sender; browser: PersonBrowser },
+): Promise<LoadTokens> {
+  const personToken = await obtainPersonToken(targets.ps, targets.rs, agent, options);
+  const journal = `${targets.rs}/api/journal`;
+  const readToken = await obtainAuthToken(targets.ps, journal, agent, personToken, {}, options);
+  const writeToken = await obtainAuthToken(
+    targets.ps,
+    `${targets.rs}/api/notes`,
+    agent,
+    personToken,
+    { method: 'POST', body: { text: 'consent' } },
+    options,
+  );
+  return { personToken, readToken, writeToken };
+}
+
+/** `sender` with at most one state-changing request per path per second for this agent. */
+function pacedSender(load: Pick<LoadAgent, 'lastWrite'>, sender: Sender): Sender {
+  return async (url, agent, init = {}) => {
+    if ((init.method ?? 'GET') !== 'GET') await awaitFreshSecond(load, new URL(url).pathname);
+    return sender(url, agent, init);
+  };
+}
+
+/**
+ * Agents bound to alice, each holding the tokens of `obtainLoadTokens`; their agent tokens live
+ * `lifetimeSeconds` (default an hour: no renewal within a fault script).
  */
 export async function prepareLoadAgents(
   ap: TestAgentProvider,
   targets: Targets,
   count: number,
+  options: { lifetimeSeconds?: number } = {},
 ): Promise<LoadAgent[]> {
+  const lifetimeSeconds = options.lifetimeSeconds ?? 3600;
   const agents: LoadAgent[] = [];
-  const notes = `${targets.rs}/api/notes`;
   for (let i = 0; i < count; i++) {
-    const agent = createFlowAgent(ap, targets.ps);
-    const personToken = await obtainPersonToken(targets.ps, targets.rs, agent);
-    const readToken = await obtainAuthToken(targets.ps, `${targets.rs}/api/journal`, agent, personToken);
-    const writeToken = await obtainAuthToken(targets.ps, notes, agent, personToken, {
-      method: 'POST',
-      body: { text: 'consent' },
+    const agent = createFlowAgent(ap, targets.ps, lifetimeSeconds);
+    const lastWrite = new Map<string, number>();
+    const browser = new PersonBrowser();
+    const tokens = await obtainLoadTokens(agent, targets, {
+      send: pacedSender({ lastWrite }, send),
+      browser,
     });
-    agents.push({ agent, personToken, readToken, writeToken, lastWrite: new Map() });
+    const renewAt = agent.expiresAt - renewalMarginMs(lifetimeSeconds);
+    agents.push({ agent, ...tokens, lastWrite, browser, lifetimeSeconds, renewAt });
   }
   return agents;
+}
+
+export function needsRenewal(load: LoadAgent, now = Date.now()): boolean {
+  return now >= load.renewAt;
+}
+
+/**
+ * Renews `load` before its agent token expires: a new agent token from the Agent Provider (same key
+ * and `sub`), then a person token, a read token and a write token (alice approving the R3 write
+ * again if asked) as `prepareLoadAgents` got them. Every signed request is recorded as `agent-renewal`; a
+ * renewal that fails for another reason is recorded as a failure, and the agent tries again in 5 s.
+ */
+export async function renewLoadAgent(
+  ap: TestAgentProvider,
+  load: LoadAgent,
+  targets: Targets,
+  recorder: Recorder,
+  timeoutMs: number,
+): Promise<void> {
+  const agent = renewFlowAgent(ap, load.agent, load.lifetimeSeconds);
+  const recorded: Sender = (url, signer, init = {}) =>
+    recorder.measure('agent-renewal', url.startsWith(targets.ps) ? 'ps' : 'rs', () =>
+      send(url, signer, { timeoutMs, ...init }),
+    );
+  const at = Date.now();
+  try {
+    const tokens = await obtainLoadTokens(agent, targets, {
+      send: pacedSender(load, recorded),
+      browser: load.browser,
+    });
+    Object.assign(load, tokens);
+    load.agent = agent;
+    load.renewAt = agent.expiresAt - renewalMarginMs(load.lifetimeSeconds);
+  } catch (err) {
+    // An HTTP failure is already a sample; a flow that went wrong on a good status is not.
+    if (!(err instanceof RecordedFailure)) recorder.fail('agent-renewal', 'ps', at, err);
+    load.renewAt = Date.now() + 5_000;
+  }
+}
+
+/** A request failure `Recorder.measure` has already recorded. */
+class RecordedFailure extends Error {}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
 }
 
 export class Recorder {
   readonly samples: Sample[] = [];
 
-  async timed(op: Operation, server: 'ps' | 'rs', call: () => Promise<Answer>): Promise<Answer | undefined> {
+  /** Records `call`'s answer; a call that throws is recorded as status 0 and rethrown. */
+  async measure(op: RecordedOperation, server: 'ps' | 'rs', call: () => Promise<Answer>): Promise<Answer> {
     const at = Date.now();
     const started = performance.now();
+    let answer: Answer;
     try {
-      const answer = await call();
-      this.samples.push({
-        op,
-        server,
-        at,
-        ms: performance.now() - started,
-        status: answer.status,
-        retryAfter: answer.headers.get('retry-after'),
-        error: typeof jsonOf(answer).error === 'string' ? String(jsonOf(answer).error) : undefined,
-      });
-      return answer;
+      answer = await call();
     } catch (err) {
-      this.samples.push({
-        op,
-        server,
-        at,
-        ms: performance.now() - started,
-        status: 0,
-        retryAfter: null,
-        error: undefined,
-        failure:
-          err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err),
-      });
-      return undefined;
+      this.fail(op, server, at, err, performance.now() - started);
+      throw new RecordedFailure(messageOf(err), { cause: err });
     }
+    const body = jsonOf(answer);
+    this.samples.push({
+      op,
+      server,
+      at,
+      ms: performance.now() - started,
+      status: answer.status,
+      retryAfter: answer.headers.get('retry-after'),
+      signatureError: answer.headers.get('signature-error'),
+      error: typeof body.error === 'string' ? body.error : undefined,
+    });
+    return answer;
+  }
+
+  /** Like `measure`, but a call that throws resolves `undefined` (the sample says why). */
+  async timed(op: Operation, server: 'ps' | 'rs', call: () => Promise<Answer>): Promise<Answer | undefined> {
+    return this.measure(op, server, call).catch(() => undefined);
+  }
+
+  /** A step that failed without an HTTP answer to record (status 0). */
+  fail(op: RecordedOperation, server: 'ps' | 'rs', at: number, err: unknown, ms = Date.now() - at): void {
+    this.samples.push({
+      op,
+      server,
+      at,
+      ms,
+      status: 0,
+      retryAfter: null,
+      error: undefined,
+      failure: messageOf(err),
+    });
   }
 }
 
-/** The success statuses of each step; anything else counts as an error. */
-const OK: Readonly<Record<string, readonly number[]>> = {
+/**
+ * The success statuses of each step; anything else counts as an error. A `401` counts only as a
+ * challenge (`AAuth-Requirement`), never with `Signature-Error`: an expired or refused token is an error.
+ */
+const OK: Readonly<Record<RecordedOperation, readonly number[]>> = {
   'person-token': [200],
   'auth-token': [200, 401],
   'resource-read': [200],
   'resource-write': [201],
+  // The renewal's challenge (401), its consent pending (202) and the tokens (200).
+  'agent-renewal': [200, 202, 401],
 };
 
 export function isSuccess(sample: Sample): boolean {
-  return (OK[sample.op] ?? []).includes(sample.status);
+  if (sample.status === 401 && sample.signatureError) return false;
+  return OK[sample.op].includes(sample.status);
 }
 
 /**
@@ -142,7 +261,7 @@ export function isSuccess(sample: Sample): boolean {
  * `(key thumbprint, created, @method, @authority, @path)` — and ours do, since the profile has no
  * nonce — so an agent sends at most one POST per path per second. Waits for the next second if needed.
  */
-async function awaitFreshSecond(load: LoadAgent, path: string): Promise<void> {
+async function awaitFreshSecond(load: Pick<LoadAgent, 'lastWrite'>, path: string): Promise<void> {
   const last = load.lastWrite.get(path);
   let now = Date.now();
   if (last !== undefined && Math.floor(now / 1000) <= last) {

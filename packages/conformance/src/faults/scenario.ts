@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { startTestAgentProvider, type TestAgentProvider } from '@aauth-ref/testkit';
 import { createPostgresCluster, type PostgresCluster } from './postgres-cluster.js';
 import type { ServerApp } from './processes.js';
-import { type ProcessStack, startProcessStack } from './stack.js';
+import { type ProcessStack, type ServerEnv, startProcessStack } from './stack.js';
 
 /** What a fault script runs against: its own cluster, the three servers on it, an Agent Provider. */
 export interface FaultWorld {
@@ -37,6 +37,7 @@ export const say = (line: string) =>
 export async function runFaultScenario(
   name: string,
   scenario: (world: FaultWorld) => Promise<FaultOutcome>,
+  options: { serverEnv?: ServerEnv } = {},
 ): Promise<never> {
   const cluster = await createPostgresCluster();
   let stack: ProcessStack | undefined;
@@ -51,7 +52,7 @@ export async function runFaultScenario(
     };
     const logDir = await mkdtemp(join(tmpdir(), `aauth-fault-${name}-logs-`));
     say(`cluster on 127.0.0.1:${cluster.port} (${cluster.dir}); server logs in ${logDir}`);
-    stack = await startProcessStack(databases, logDir);
+    stack = await startProcessStack(databases, logDir, options.serverEnv);
     ap = await startTestAgentProvider();
     const outcome = await scenario({ cluster, databases, stack, ap });
     const out = process.env.FAULTS_OUT ?? join(tmpdir(), `aauth-fault-${name}.json`);

@@ -12,6 +12,9 @@ export interface ProcessStack {
   stop(): Promise<void>;
 }
 
+/** Extra environment per server (e.g. shorter lifetimes and retention for the soak). */
+export type ServerEnv = Readonly<Partial<Record<ServerApp, Readonly<Record<string, string>>>>>;
+
 /**
  * Starts PS, AS and resource (development mode, demo person alice seeded at the PS); each writes its
  * log (level `LOG_LEVEL`, default `warn`) to `<logDir>/<app>.log`.
@@ -19,13 +22,15 @@ export interface ProcessStack {
 export async function startProcessStack(
   databases: Readonly<Record<ServerApp, string>>,
   logDir: string,
+  serverEnv: ServerEnv = {},
 ): Promise<ProcessStack> {
   const log = process.env.FAULTS_LOG === '1';
   const level = process.env.LOG_LEVEL ?? 'warn';
   const dirs: string[] = [];
   const started: ServerProcess[] = [];
   /** A port free when chosen may be taken before the server binds it: then another port. */
-  const start = async (app: ServerApp, env: Record<string, string> = {}) => {
+  const start = async (app: ServerApp, roleEnv: Record<string, string>) => {
+    const env = { ...roleEnv, ...serverEnv[app] };
     const dataDir = await mkdtemp(join(tmpdir(), `aauth-faults-${app}-`));
     dirs.push(dataDir);
     for (let attempt = 0; ; attempt++) {
