@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { MAX_TOKEN_ANSWER_BYTES } from '@aauth-ref/agent';
 import { DEV, DWK, type KeyPair, parseAAuthRequirement } from '@aauth-ref/core';
-import { buildSignedRequest, injectBuilt, makeAgentId, makeKeyPair } from '@aauth-ref/testkit';
+import {
+  buildSignedRequest,
+  createTestIssuer,
+  injectBuilt,
+  makeAgentId,
+  makeKeyPair,
+} from '@aauth-ref/testkit';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -8,7 +15,9 @@ import {
   type ChainStack,
   DOWNSTREAM,
   PS,
+  type PsCall,
   payloadOf,
+  type RoutedResponse,
   startChainStack,
   UPSTREAM,
 } from './support/chain-stack.js';
@@ -87,6 +96,14 @@ async function seedDownstreamNote(sub: string, text: string): Promise<void> {
       createdAt: new Date(s.clock.now()),
     },
   });
+}
+
+/** Starts a chain the PS answers with `requirement=interaction`; returns the caller's pending path. */
+async function startInteracting(caller: Caller): Promise<string> {
+  s.ps.mode = 'interaction';
+  const first = await call(caller, caller.authToken, '/chain/notes', { 'aauth-capabilities': 'interaction' });
+  expect(first.statusCode).toBe(202);
+  return new URL(String(first.headers.location)).pathname;
 }
 
 function requirementOf(response: LightMyRequestResponse) {
@@ -296,13 +313,8 @@ describe('interaction chaining (§Interaction Chaining)', () => {
   });
 
   it('passes the PS’s 403 denied to the caller and ends the chain: later polls are 410 (§Polling Error Codes)', async () => {
-    s.ps.mode = 'interaction';
     const caller = newCaller();
-    const first = await call(caller, caller.authToken, '/chain/notes', {
-      'aauth-capabilities': 'interaction',
-    });
-    expect(first.statusCode).toBe(202);
-    const path = new URL(String(first.headers.location)).pathname;
+    const path = await startInteracting(caller);
     s.ps.deny([...s.ps.pending.values()][0]!.code);
     const denied = await call(caller, caller.authToken, path);
     expect(denied.statusCode).toBe(403);
@@ -313,13 +325,8 @@ describe('interaction chaining (§Interaction Chaining)', () => {
   });
 
   it('answers a poll signed by another key with 404 (§Pending URL Security)', async () => {
-    s.ps.mode = 'interaction';
     const caller = newCaller();
-    const first = await call(caller, caller.authToken, '/chain/notes', {
-      'aauth-capabilities': 'interaction',
-    });
-    expect(first.statusCode).toBe(202);
-    const path = new URL(String(first.headers.location)).pathname;
+    const path = await startInteracting(caller);
     const other = newCaller();
     const response = await call(other, other.authToken, path);
     expect(response.statusCode).toBe(404);
@@ -375,13 +382,8 @@ describe('call chaining: refusals are answers, never 500 (§Upstream Token Verif
   });
 
   it('answers a PS 400 refusal on a pending poll with 403 forbidden and ends the chain (later polls 410)', async () => {
-    s.ps.mode = 'interaction';
     const caller = newCaller();
-    const first = await call(caller, caller.authToken, '/chain/notes', {
-      'aauth-capabilities': 'interaction',
-    });
-    expect(first.statusCode).toBe(202);
-    const path = new URL(String(first.headers.location)).pathname;
+    const path = await startInteracting(caller);
     s.ps.refusal = { status: 400, error: 'invalid_request', detail: 'no longer extendable' };
     const refused = await call(caller, caller.authToken, path);
     expect(refused.statusCode).toBe(403);
@@ -399,5 +401,153 @@ describe('call chaining: refusals are answers, never 500 (§Upstream Token Verif
     expect(response.statusCode).toBe(503);
     expect(response.headers['retry-after']).toBeDefined();
     expect(response.json().error).toBe('temporarily_unavailable');
+  });
+});
+
+describe('call chaining: a malformed PS answer is 503, never 500 (docs/spec-decisions.md)', () => {
+  /** Signs with a key the PS's JWKS does not hold: its tokens look right and do not verify. */
+  const forger = createTestIssuer({ dwk: DWK.person, issuer: PS });
+
+  function withBody(answer: RoutedResponse, body: string): RoutedResponse {
+    return { ...answer, body: Buffer.from(body) };
+  }
+
+  const MALFORMED: ReadonlyArray<{
+    readonly shape: string;
+    readonly rewrite: (call: PsCall, answer: RoutedResponse) => RoutedResponse;
+    readonly detail: string;
+  }> = [
+    {
+      shape: 'a 200 whose body is not JSON',
+      rewrite: (_call, answer) => withBody(answer, '<html><body>Welcome</body></html>'),
+      detail: 'The answer is not JSON.',
+    },
+    {
+      shape: 'a JSON object without person_token',
+      rewrite: (_call, answer) => withBody(answer, JSON.stringify({ expires_in: 3600 })),
+      detail: "The Person Server's answer has no person_token.",
+    },
+    {
+      shape: 'a JSON array',
+      rewrite: (_call, answer) => withBody(answer, JSON.stringify([answer.body.toString()])),
+      detail: 'The answer is not a JSON object.',
+    },
+    {
+      shape: 'the token response as text/html',
+      rewrite: (_call, answer) => ({
+        ...answer,
+        headers: { ...answer.headers, 'content-type': 'text/html' },
+      }),
+      detail: 'The answer is text/html, not application/json.',
+    },
+    {
+      shape: 'the token response without a content type',
+      rewrite: (_call, { headers: { 'content-type': _type, ...headers }, ...answer }) => ({
+        ...answer,
+        headers,
+      }),
+      detail: 'The answer is untyped, not application/json.',
+    },
+    {
+      shape: 'an oversized token response',
+      rewrite: (_call, answer) =>
+        withBody(
+          answer,
+          JSON.stringify({
+            ...JSON.parse(answer.body.toString()),
+            padding: 'x'.repeat(MAX_TOKEN_ANSWER_BYTES),
+          }),
+        ),
+      detail: `The answer is larger than ${MAX_TOKEN_ANSWER_BYTES} bytes.`,
+    },
+    {
+      shape: 'a person token that does not verify',
+      rewrite: (call, answer) => {
+        const sub = s.ps.directedSub('alice', DOWNSTREAM);
+        const forged = forger.issue('person', { aud: DOWNSTREAM, sub, cnf: call.agentToken.cnf } as never, {
+          clock: s.clock,
+        });
+        return withBody(answer, JSON.stringify({ person_token: forged, expires_in: 3600 }));
+      },
+      detail: 'The person token signature did not verify.',
+    },
+    {
+      shape: 'a person token for another resource',
+      rewrite: (call, answer) => {
+        const token = s.ps.issuer.issue(
+          'person',
+          { aud: UPSTREAM, sub: s.ps.directedSub('alice', UPSTREAM), cnf: call.agentToken.cnf } as never,
+          { clock: s.clock },
+        );
+        return withBody(answer, JSON.stringify({ person_token: token, expires_in: 3600 }));
+      },
+      detail: 'The person token aud is not the resource asked for.',
+    },
+  ];
+
+  async function expectUnusableAnswer(response: LightMyRequestResponse, detail: string): Promise<void> {
+    expect(response.statusCode).toBe(503);
+    expect(response.headers['content-type']).toContain('application/problem+json');
+    expect(response.headers['retry-after']).toBe('5');
+    expect(response.headers['signature-error']).toBeUndefined();
+    expect(response.headers['aauth-requirement']).toBeUndefined();
+    expect(response.json()).toEqual({
+      status: 503,
+      error: 'temporarily_unavailable',
+      detail: `The person server's answer could not be used: ${detail}`,
+    });
+    // The downstream resource issued and recorded nothing.
+    expect(await s.downstream.prisma.authTokenRecord.count()).toBe(0);
+  }
+
+  for (const { shape, rewrite, detail } of MALFORMED) {
+    it(`answers ${shape} from the person token endpoint with 503 temporarily_unavailable; nothing stored, downstream not called`, async () => {
+      s.ps.rewrite = (call, answer) => (call.path === '/person' ? rewrite(call, answer) : answer);
+      const caller = newCaller();
+      await expectUnusableAnswer(await call(caller, caller.authToken), detail);
+      expect(s.ps.calls.map((c) => c.path)).toEqual(['/person']);
+      expect(await s.upstream.prisma.chainedRequest.count()).toBe(0);
+      expect(await s.downstream.prisma.personTokenRecord.count()).toBe(0);
+    });
+  }
+
+  it('answers an auth token that does not verify with 503; the downstream resource is not called with it', async () => {
+    s.ps.rewrite = (call, answer) => {
+      if (call.path !== '/token') return answer;
+      const resourceToken = payloadOf(String(call.body?.resource_token));
+      const forged = forger.issue(
+        'auth',
+        {
+          aud: DOWNSTREAM,
+          ps: PS,
+          sub: resourceToken.sub,
+          scope: resourceToken.scope,
+          cnf: call.agentToken.cnf,
+        } as never,
+        { clock: s.clock },
+      );
+      return withBody(answer, JSON.stringify({ auth_token: forged, expires_in: 3600 }));
+    };
+    const caller = newCaller();
+    await expectUnusableAnswer(
+      await call(caller, caller.authToken),
+      'The auth token signature did not verify.',
+    );
+    expect(s.ps.calls.map((c) => c.path)).toEqual(['/person', '/token']);
+    expect(await s.upstream.prisma.chainedRequest.count()).toBe(0);
+  });
+
+  it('answers a malformed PS poll result with 503 and leaves the stored chain as it was, so the poll can be retried', async () => {
+    const caller = newCaller();
+    const path = await startInteracting(caller);
+    const before = await s.upstream.prisma.chainedRequest.findMany();
+    expect(before).toHaveLength(1);
+    s.ps.approve([...s.ps.pending.values()][0]!.code);
+    s.ps.rewrite = (call, answer) =>
+      call.path.startsWith('/pending/') ? withBody(answer, 'person_token=eyJ') : answer;
+
+    await expectUnusableAnswer(await call(caller, caller.authToken, path), 'The answer is not JSON.');
+    expect(await s.upstream.prisma.chainedRequest.findMany()).toEqual(before);
+    expect(await s.downstream.prisma.personTokenRecord.count()).toBe(0);
   });
 });

@@ -15,6 +15,7 @@ import {
   type TestAgent,
   type TestApp,
 } from './support/app-harness.js';
+import { buildMcpRequest, callTool, MCP_BODY_COMPONENTS, MCP_HEADERS, rpc, sendMcp } from './support/mcp.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -23,38 +24,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
 });
-
-const BODY_COMPONENTS = ['content-type', 'content-digest'];
-const MCP_HEADERS = { accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' };
-let nextId = 1;
-
-function rpc(method: string, params?: Record<string, unknown>) {
-  return { jsonrpc: '2.0', id: nextId++, method, ...(params === undefined ? {} : { params }) };
-}
-
-function buildMcpRequest(
-  agent: TestAgent,
-  token: string,
-  body: Record<string, unknown> | unknown[] | string,
-) {
-  return buildRequest(t, {
-    method: 'POST',
-    path: '/mcp',
-    key: agent.key,
-    signatureKey: token,
-    body,
-    headers: typeof body === 'string' ? { ...MCP_HEADERS, 'content-type': 'application/json' } : MCP_HEADERS,
-    additionalComponents: BODY_COMPONENTS,
-  });
-}
-
-function mcp(agent: TestAgent, token: string, body: Record<string, unknown> | unknown[] | string) {
-  return injectBuilt(t.app, buildMcpRequest(agent, token, body));
-}
-
-function callTool(agent: TestAgent, token: string, name: string, args: Record<string, unknown> = {}) {
-  return mcp(agent, token, rpc('tools/call', { name, arguments: args }));
-}
 
 /** An agent whose person token (for `sub`) this resource has verified: its PS is then trusted and known. */
 async function agentWithPerson(sub: string, jti?: string): Promise<TestAgent> {
@@ -78,7 +47,8 @@ function toolResult(response: LightMyRequestResponse) {
 describe('MCP endpoint — discovery on an agent token', () => {
   it('initialize and tools/list with only an agent token; tools carry the R3 access mode annotation', async () => {
     const agent = newAgent(t);
-    const init = await mcp(
+    const init = await sendMcp(
+      t,
       agent,
       agent.agentToken,
       rpc('initialize', {
@@ -95,7 +65,7 @@ describe('MCP endpoint — discovery on an agent token', () => {
       capabilities: { tools: {} },
     });
 
-    const list = await mcp(agent, agent.agentToken, rpc('tools/list'));
+    const list = await sendMcp(t, agent, agent.agentToken, rpc('tools/list'));
     expect(list.statusCode).toBe(200);
     const tools = list.json().result.tools as Array<Record<string, unknown>>;
     expect(tools.map((tool) => tool.name)).toEqual(['list_notes', 'create_note', 'delete_note']);
@@ -111,7 +81,7 @@ describe('MCP endpoint — discovery on an agent token', () => {
 
   it('a notification is accepted with 202 and no body', async () => {
     const agent = newAgent(t);
-    const response = await mcp(agent, agent.agentToken, {
+    const response = await sendMcp(t, agent, agent.agentToken, {
       jsonrpc: '2.0',
       method: 'notifications/initialized',
     });
@@ -133,7 +103,7 @@ describe('MCP endpoint — discovery on an agent token', () => {
 
   it('§Resource Metadata additional_signature_components: a POST not covering content-digest → 401 invalid_input', async () => {
     const agent = newAgent(t);
-    const request = buildMcpRequest(agent, agent.agentToken, rpc('tools/list'));
+    const request = buildMcpRequest(t, agent, agent.agentToken, rpc('tools/list'));
     const response = await injectBuilt(t.app, {
       ...request,
       headers: {
@@ -150,7 +120,7 @@ describe('MCP endpoint — discovery on an agent token', () => {
 
   it('§Freshness and Replay: the same signed MCP request twice → the second is refused', async () => {
     const agent = newAgent(t);
-    const request = buildMcpRequest(agent, agent.agentToken, rpc('tools/list'));
+    const request = buildMcpRequest(t, agent, agent.agentToken, rpc('tools/list'));
     expect((await injectBuilt(t.app, request)).statusCode).toBe(200);
     const replayed = await injectBuilt(t.app, request);
     expect(replayed.statusCode).toBe(401);
@@ -170,6 +140,7 @@ describe('MCP endpoint — tools answer the REST API challenges (§Auth Token Re
   it('list_notes signed with a person token → 401 requirement=auth-token, resource token scope notes.read', async () => {
     const agent = newAgent(t);
     const response = await callTool(
+      t,
       agent,
       personToken(t, agent.key, { sub: 'mcp-reader', jti: 'mcp-pt-1' }),
       'list_notes',
@@ -187,7 +158,7 @@ describe('MCP endpoint — tools answer the REST API challenges (§Auth Token Re
 
   it('list_notes with an agent token and no person token on record → 401 requirement=person-token', async () => {
     const agent = newAgent(t);
-    const response = await callTool(agent, agent.agentToken, 'list_notes');
+    const response = await callTool(t, agent, agent.agentToken, 'list_notes');
     expect(response.statusCode).toBe(401);
     expect(response.headers['aauth-requirement']).toBe('requirement=person-token');
   });
@@ -195,20 +166,20 @@ describe('MCP endpoint — tools answer the REST API challenges (§Auth Token Re
   it('with a notes.read + notes.write auth token: create, list and delete notes', async () => {
     const agent = await agentWithPerson('mcp-writer');
     const token = authToken(t, agent.key, { sub: 'mcp-writer', scope: 'notes.read notes.write' });
-    const created = toolResult(await callTool(agent, token, 'create_note', { text: 'from MCP' }));
+    const created = toolResult(await callTool(t, agent, token, 'create_note', { text: 'from MCP' }));
     const note = (created.structuredContent as { note: { id: string; notebook: string; text: string } }).note;
     expect(note).toMatchObject({ notebook: 'personal', text: 'from MCP' });
 
-    const listed = toolResult(await callTool(agent, token, 'list_notes'));
+    const listed = toolResult(await callTool(t, agent, token, 'list_notes'));
     expect(listed.structuredContent).toMatchObject({ notebook: 'personal', notes: [{ text: 'from MCP' }] });
 
     // The same data as the REST API.
     const rest = await send(t, { path: '/api/notes', key: agent.key, signatureKey: token });
     expect(rest.json().notes).toMatchObject([{ id: note.id, text: 'from MCP' }]);
 
-    const deleted = toolResult(await callTool(agent, token, 'delete_note', { id: note.id }));
+    const deleted = toolResult(await callTool(t, agent, token, 'delete_note', { id: note.id }));
     expect(deleted.structuredContent).toEqual({ deleted: note.id });
-    const again = toolResult(await callTool(agent, token, 'delete_note', { id: note.id }));
+    const again = toolResult(await callTool(t, agent, token, 'delete_note', { id: note.id }));
     expect(again.isError).toBe(true);
   });
 
@@ -216,7 +187,7 @@ describe('MCP endpoint — tools answer the REST API challenges (§Auth Token Re
     // The person token this resource verified for the key is what the new resource token names.
     const agent = await agentWithPerson('mcp-stepup', 'mcp-pt-stepup');
     const token = authToken(t, agent.key, { sub: 'mcp-stepup', scope: 'notes.read' });
-    const response = await callTool(agent, token, 'create_note', { text: 'not yet' });
+    const response = await callTool(t, agent, token, 'create_note', { text: 'not yet' });
     expect(response.statusCode).toBe(401);
     expect(decodePayload(resourceTokenOf(response))).toMatchObject({
       sub: 'mcp-stepup',
@@ -229,7 +200,7 @@ describe('MCP endpoint — tools answer the REST API challenges (§Auth Token Re
   it('a batch needs every scope any of its calls needs', async () => {
     const agent = await agentWithPerson('mcp-batch');
     const token = authToken(t, agent.key, { sub: 'mcp-batch', scope: 'notes.read' });
-    const response = await mcp(agent, token, [
+    const response = await sendMcp(t, agent, token, [
       rpc('tools/call', { name: 'list_notes', arguments: {} }),
       rpc('tools/call', { name: 'delete_note', arguments: { id: 'x' } }),
     ]);
@@ -240,7 +211,7 @@ describe('MCP endpoint — tools answer the REST API challenges (§Auth Token Re
   it('an auth token for another resource → 401 invalid_jwt, even for tools/list', async () => {
     const agent = newAgent(t);
     const token = authToken(t, agent.key, { aud: 'https://other.example' });
-    const response = await mcp(agent, token, rpc('tools/list'));
+    const response = await sendMcp(t, agent, token, rpc('tools/list'));
     expect(response.statusCode).toBe(401);
     expect(response.headers['signature-error']).toMatch(/^error=invalid_jwt/);
   });
@@ -248,13 +219,13 @@ describe('MCP endpoint — tools answer the REST API challenges (§Auth Token Re
   it('create_note with an empty text → a tool error, not an HTTP error', async () => {
     const agent = await agentWithPerson('mcp-bad-args');
     const token = authToken(t, agent.key, { sub: 'mcp-bad-args' });
-    const result = toolResult(await callTool(agent, token, 'create_note', { text: '' }));
+    const result = toolResult(await callTool(t, agent, token, 'create_note', { text: '' }));
     expect(result.isError).toBe(true);
   });
 
   it('an unknown tool → JSON-RPC error', async () => {
     const agent = newAgent(t);
-    const response = await callTool(agent, agent.agentToken, 'drop_tables');
+    const response = await callTool(t, agent, agent.agentToken, 'drop_tables');
     expect(response.statusCode).toBe(200);
     expect(response.json().error).toMatchObject({ code: -32602 });
   });
@@ -278,7 +249,7 @@ describe('MCP endpoint — the official MCP client over a signing fetch', () => 
           key: agent.key,
           signatureKey: token(),
           headers,
-          ...(body === undefined ? {} : { body, additionalComponents: BODY_COMPONENTS }),
+          ...(body === undefined ? {} : { body, additionalComponents: MCP_BODY_COMPONENTS }),
         }),
       );
       const responseHeaders = new Headers();
@@ -317,7 +288,7 @@ describe('MCP endpoint — the official MCP client over a signing fetch', () => 
 describe('MCP endpoint — malformed bodies are never a 500', () => {
   it('invalid JSON → 400 problem+json invalid_request', async () => {
     const agent = newAgent(t);
-    const response = await mcp(agent, agent.agentToken, '{"jsonrpc": "2.0", "method": ');
+    const response = await sendMcp(t, agent, agent.agentToken, '{"jsonrpc": "2.0", "method": ');
     expect(response.statusCode).toBe(400);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(response.json()).toMatchObject({ error: 'invalid_request' });
@@ -326,7 +297,7 @@ describe('MCP endpoint — malformed bodies are never a 500', () => {
   it('JSON that is not JSON-RPC → 400 with a JSON-RPC error', async () => {
     const agent = newAgent(t);
     for (const body of [{ hello: 'world' }, [], { jsonrpc: '2.0', id: 1, method: 'tools/call', params: 7 }]) {
-      const response = await mcp(agent, agent.agentToken, body as Record<string, unknown>);
+      const response = await sendMcp(t, agent, agent.agentToken, body as Record<string, unknown>);
       expect(response.statusCode).toBe(400);
       expect(response.json()).toMatchObject({
         jsonrpc: '2.0',
@@ -345,7 +316,7 @@ describe('MCP endpoint — malformed bodies are never a 500', () => {
       signatureKey: agent.agentToken,
       body: rpc('tools/list'),
       headers: { accept: 'application/json' },
-      additionalComponents: BODY_COMPONENTS,
+      additionalComponents: MCP_BODY_COMPONENTS,
     });
     expect(response.statusCode).toBe(406);
   });

@@ -169,6 +169,12 @@ export type AgentRequestInit = {
    * per-call auth token (used for this one call, never cached) from a grant to keep (§Per-Call Proposals).
    */
   readonly invocation?: R3Invocation;
+  /**
+   * Present a held auth token, else the agent token, but not a person token, until the resource asks
+   * for one (`401 requirement=person-token`): for a request that needs no person (§Person Token
+   * Exposure; docs/spec-decisions.md, *MCP: the person token only where the person is needed*).
+   */
+  readonly withoutPersonToken?: boolean;
 };
 
 /** What `prepareCredential` plans for (R3 §Operation Access Annotations). */
@@ -1241,6 +1247,7 @@ export class Agent {
     resource: string,
     agentOnly: boolean,
     subagent?: string,
+    withoutPerson = false,
   ): Promise<Credential> {
     const agent = await this.signerCredential(subagent);
     if (agentOnly) return agent;
@@ -1248,6 +1255,7 @@ export class Agent {
     const auth = await this.cached('auth-tokens', signerKey(resource, subagent), jkt);
     if (auth)
       return { kind: 'auth', key: agent.key, token: auth.token, ...(auth.sub ? { sub: auth.sub } : {}) };
+    if (withoutPerson) return agent;
     const person = await this.cached(
       'person-tokens',
       personTokenKey(resource, this.activeMission, subagent),
@@ -1307,6 +1315,7 @@ export class Agent {
     const maxRounds = this.options.maxRounds ?? DEFAULT_MAX_ROUNDS;
     await this.loadActiveMission();
     let agentOnly = false;
+    let withoutPerson = init.withoutPersonToken === true;
     let sessionRetried = false;
     let expiredRetried = false;
     /** A per-call auth token: presented on the next round only, never cached (§Per-Call Proposals). */
@@ -1319,7 +1328,7 @@ export class Agent {
       const oneShot = perCall;
       const isPerCall = oneShot !== undefined;
       const credential =
-        oneShot?.credential ?? (await this.resourceCredential(resource, agentOnly, subagent));
+        oneShot?.credential ?? (await this.resourceCredential(resource, agentOnly, subagent, withoutPerson));
       perCall = undefined;
       const headers = { ...baseHeaders };
       // §AAuth-Capabilities: the agent's own ∪ the PS's from mission approval, on resource requests.
@@ -1418,6 +1427,11 @@ export class Agent {
           if (credential.kind === 'person')
             throw new UnsupportedRequirement(401, 'person-token', 'The resource refused the person token.');
           agentOnly = false;
+          if (withoutPerson) {
+            withoutPerson = false;
+            // The person token withheld is presented now; one is requested only if none is held.
+            if ((await this.resourceCredential(resource, false, subagent)).kind === 'person') continue;
+          }
           await this.obtainPersonToken(resource, subagent);
           continue;
         case 'auth-token': {

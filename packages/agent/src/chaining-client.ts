@@ -19,7 +19,8 @@ import {
 } from '@aauth-ref/core';
 import { verifyAuthTokenResponse, verifyResourceChallenge } from './challenge.js';
 import { DEFAULT_POLL_SECONDS } from './deferred.js';
-import { errorFromResponse } from './errors.js';
+import { AgentError, errorFromResponse } from './errors.js';
+import { checkPersonToken, PersonTokenMismatch } from './mission.js';
 import { type FetchLike, readJsonBody } from './runtime.js';
 
 /**
@@ -70,6 +71,49 @@ export interface ChainTokenRequest {
   readonly upstreamToken: string;
   /** What the caller can handle (forwarded as `capabilities`, §PS Token Endpoint). */
   readonly capabilities?: readonly Capability[];
+}
+
+/**
+ * A PS answered `200` with something that is not a token response (§Person Token Endpoint, §PS
+ * Token Endpoint: a JSON object carrying the token): not JSON, not `application/json`, too large,
+ * without the token member, or a token that fails the agent's checks. Not the PS's decision about
+ * the request, so never mistaken for one of its refusals.
+ */
+export class MalformedAnswer extends AgentError {
+  constructor(detail: string, options: { cause?: unknown } = {}) {
+    super(502, 'malformed_answer', detail, options);
+  }
+}
+
+/** A token response is a few kilobytes; a larger body is refused before it is parsed. */
+export const MAX_TOKEN_ANSWER_BYTES = 64 * 1024;
+
+/** The JSON object of a `200` token response, or `MalformedAnswer` naming what is wrong. */
+async function readTokenAnswer(response: Response): Promise<Record<string, unknown>> {
+  const type = (response.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') {
+    await response.body?.cancel();
+    throw new MalformedAnswer(`The answer is ${type === '' ? 'untyped' : type}, not application/json.`);
+  }
+  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+  if (declared > MAX_TOKEN_ANSWER_BYTES) {
+    await response.body?.cancel();
+    throw new MalformedAnswer(`The answer is larger than ${MAX_TOKEN_ANSWER_BYTES} bytes.`);
+  }
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  if (bytes.length > MAX_TOKEN_ANSWER_BYTES) {
+    throw new MalformedAnswer(`The answer is larger than ${MAX_TOKEN_ANSWER_BYTES} bytes.`);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (cause) {
+    throw new MalformedAnswer('The answer is not JSON.', { cause });
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new MalformedAnswer('The answer is not a JSON object.');
+  }
+  return body as Record<string, unknown>;
 }
 
 function stringMember(body: unknown, name: string): string | undefined {
@@ -224,6 +268,29 @@ export class ChainingClient {
     });
   }
 
+  /**
+   * A person token `ps` returned for `resource`, checked before it is presented there (typ, iss, aud,
+   * `cnf` = the chaining key, `mission_s256` = the upstream token's, and the signature when a verifier
+   * is given): one that fails is the PS's malformed answer (`MalformedAnswer`), not something to show
+   * the downstream resource.
+   */
+  async checkPersonToken(
+    personToken: string,
+    expected: { readonly ps: string; readonly resource: string; readonly missionS256?: string },
+  ): Promise<void> {
+    const identity = await this.options.identity();
+    try {
+      await checkPersonToken(personToken, {
+        ...expected,
+        jkt: identity.key.thumbprint,
+        ...(this.options.verifier ? { verifier: this.options.verifier } : {}),
+      });
+    } catch (cause) {
+      if (cause instanceof PersonTokenMismatch) throw new MalformedAnswer(cause.message, { cause });
+      throw cause;
+    }
+  }
+
   /** `sub` of a person token the PS returned (the downstream-directed identifier). */
   static subjectOf(personToken: string): string | undefined {
     try {
@@ -239,12 +306,12 @@ export class ChainingClient {
   }
 
   private async tokenStep(response: Response, requestUrl: string, member: string): Promise<TokenStep> {
-    const body = await readJsonBody(response);
     if (response.status === 200) {
-      const token = stringMember(body, member);
-      if (token === undefined) throw new InvalidRequest(`The Person Server's answer has no ${member}.`);
+      const token = stringMember(await readTokenAnswer(response), member);
+      if (token === undefined) throw new MalformedAnswer(`The Person Server's answer has no ${member}.`);
       return { kind: 'token', token };
     }
+    const body = await readJsonBody(response);
     if (response.status !== 202) throw errorFromResponse(response.status, response.headers, body);
     const locationHeader = response.headers.get('location');
     if (locationHeader === null) throw new InvalidRequest('A 202 response has no Location.');

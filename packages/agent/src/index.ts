@@ -19,6 +19,8 @@ export {
   type ChainingClientOptions,
   type ChainingIdentity,
   type ChainTokenRequest,
+  MAX_TOKEN_ANSWER_BYTES,
+  MalformedAnswer,
   type ResourceStep,
   type TokenStep,
 } from './chaining-client.js';

@@ -1,3 +1,4 @@
+import { decodeJwtUnverified } from '@aauth-ref/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.js';
 import {
@@ -9,7 +10,7 @@ import {
   RemoteError,
 } from '../src/index.js';
 import { installMcpStub } from './support/mcp-stub.js';
-import { createWorld, type World } from './support/world.js';
+import { createWorld, requirementHeader, type World } from './support/world.js';
 
 let world: World;
 let stub: ReturnType<typeof installMcpStub>;
@@ -273,6 +274,77 @@ describe('MCP client transport over the signing fetch', () => {
     await client.connect(new AAuthMcpTransport(agent, mcpUrl()));
     expect(textOf(await client.callTool({ name: 'whoami', arguments: {} }))).toMatch(/^aauth:/);
     await client.close();
+  });
+});
+
+describe('under a mission: the person token only where the person is needed (docs/spec-decisions.md)', () => {
+  /** The `typ` of the token each `/mcp` request (of `method`, if given) presented in `Signature-Key`. */
+  function presentedTypes(method?: string): string[] {
+    return world.rs.requests
+      .filter((r) => r.path === '/mcp' && (method === undefined || r.json().method === method))
+      .map((r) => {
+        const jwt = /jwt="([^"]+)"/.exec(r.headers['signature-key'] ?? '')?.[1] ?? '';
+        return String(decodeJwtUnverified(jwt).header.typ);
+      });
+  }
+
+  async function agentUnderMission() {
+    const agent = await world.enrolledAgent();
+    const mission = await agent.proposeMission({ description: '# Notes', resources: [world.rs.url] });
+    expect(mission.person_token_resources).toEqual([world.rs.url]);
+    return agent;
+  }
+
+  it('initialize, the notification and tools/list present the agent token, not the mission’s person token', async () => {
+    const mcp = await connect(await agentUnderMission());
+    const types = presentedTypes();
+    expect(types.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(types)).toEqual(new Set(['aa-agent+jwt']));
+    // An agent-token tool needs no person either.
+    await mcp.client.callTool({ name: 'whoami', arguments: {} });
+    expect(stub.calls).toEqual(['whoami:agent']);
+    expect(psHits('/person')).toBe(0);
+    await mcp.close();
+  });
+
+  it('an auth-token tool is authorized with the mission’s person token (no new one) and called with the auth token', async () => {
+    const mcp = await connect(await agentUnderMission());
+    await mcp.client.callTool({ name: 'create_note', arguments: { text: 'milk' } });
+    expect(stub.calls).toEqual(['create_note:auth']);
+    const authorize = world.rs.requests.find((r) => r.path === '/authorize')!;
+    const jwt = /jwt="([^"]+)"/.exec(authorize.headers['signature-key'] ?? '')![1]!;
+    expect(decodeJwtUnverified(jwt).header.typ).toBe('aa-person+jwt');
+    expect(psHits('/person')).toBe(0);
+    // Held now, the auth token is presented on protocol messages too (§Auth Token Usage).
+    await mcp.client.listTools();
+    expect(presentedTypes().at(-1)).toBe('aa-auth+jwt');
+    await mcp.close();
+  });
+
+  it('a resource asking for the person on tools/list (401 requirement=person-token) gets the held person token on the retry', async () => {
+    const agent = await agentUnderMission();
+    const mcp = await connectMcpClient(agent, mcpUrl());
+    world.rs.route('POST', '/mcp', async (request) => {
+      const token = world.tokenOf(await world.verify(request, { requireBodyComponents: true }));
+      if (token.kind === 'agent')
+        return { status: 401, headers: requirementHeader({ requirement: 'person-token' }) };
+      const message = request.json() as { id: unknown };
+      return { status: 200, body: { jsonrpc: '2.0', id: message.id, result: { tools: [] } } };
+    });
+    expect(await mcp.client.listTools()).toEqual({ tools: [] });
+    expect(presentedTypes('tools/list')).toEqual(['aa-agent+jwt', 'aa-person+jwt']);
+    expect(psHits('/person')).toBe(0);
+    await mcp.close();
+  });
+
+  it('a resource declaring access_mode person-token is sent the person token up front', async () => {
+    world.rs.route('GET', '/.well-known/aauth-resource.json', () => ({
+      status: 200,
+      body: { ...world.rsIssuer.metadata, access_mode: 'person-token' },
+    }));
+    const mcp = await connect(await agentUnderMission());
+    expect(new Set(presentedTypes())).toEqual(new Set(['aa-person+jwt']));
+    await mcp.close();
   });
 });
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ChainingClient, TokenStep } from '@aauth-ref/agent';
+import { type ChainingClient, InvalidAuthToken, MalformedAnswer, type TokenStep } from '@aauth-ref/agent';
 import {
   AAuthError,
   type Capability,
@@ -124,13 +124,15 @@ function assertExtendable(upstream: UpstreamContext): void {
 /**
  * A PS step of the chain. The PS's own decisions (`PASSED_THROUGH`) reach the caller as they are;
  * any other refusal (`4xx`) means the PS would not extend the caller's authorization downstream —
- * `403 forbidden` naming the PS's `error`; a PS that fails (`5xx`, `429`) is `503`. Never a `500`
- * for a PS's answer to a request the resource made correctly.
+ * `403 forbidden` naming the PS's `error`; a PS that fails (`5xx`, `429`, or a `200` that is not a
+ * usable token response) is `503`. Never a `500` for a PS's answer to a request the resource made
+ * correctly (docs/spec-decisions.md, *Call chaining: a malformed PS answer is 503*).
  */
 async function atPs<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (err) {
+    if (isMalformedAnswer(err)) throw unusableAnswer(err);
     if (!(err instanceof AAuthError) || PASSED_THROUGH.has(err.status)) throw err;
     if (err.status >= 500 || err.status === 429) {
       throw new TemporarilyUnavailable(`The person server is unavailable (${err.error}).`, { cause: err });
@@ -142,12 +144,37 @@ async function atPs<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/** A `200` from the PS that is not a token response, or whose token fails the agent's checks. */
+function isMalformedAnswer(err: unknown): err is MalformedAnswer | InvalidAuthToken {
+  return err instanceof MalformedAnswer || err instanceof InvalidAuthToken;
+}
+
+function unusableAnswer(err: MalformedAnswer | InvalidAuthToken): TemporarilyUnavailable {
+  return new TemporarilyUnavailable(`The person server's answer could not be used: ${err.detail}`, {
+    cause: err,
+  });
+}
+
 /** Whether `err` is an answer for the caller, not a fault of this resource's chain. */
 function isCallerAnswer(err: unknown): err is AAuthError {
   return (
     err instanceof AAuthError &&
     (PASSED_THROUGH.has(err.status) || err instanceof Forbidden || err instanceof TemporarilyUnavailable)
   );
+}
+
+/** What the caller is told for a failed step. */
+function callerAnswerOf(err: unknown): AAuthError {
+  if (isCallerAnswer(err)) return err;
+  // The PS or the downstream resource unreachable (egress refused, DNS, timeout, connection, size).
+  if (err instanceof DiscoveryError) {
+    return new TemporarilyUnavailable('The person server or the downstream resource is unreachable.', {
+      cause: err,
+    });
+  }
+  return new ServerError('The downstream resource could not be reached on the person’s behalf.', {
+    cause: err,
+  });
 }
 
 export function createChainService(deps: ChainServiceDeps): ChainService {
@@ -173,6 +200,15 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
     upstream: UpstreamContext,
     existing: ChainRecord | undefined,
   ): Promise<ChainOutcome> {
+    // §Mission: the PS carries the upstream token's mission into the person token it issues.
+    const missionS256 = claimOf(upstream.token, 'mission_s256');
+    await atPs(() =>
+      client.checkPersonToken(personToken, {
+        ps: upstream.ps,
+        resource: downstream,
+        ...(missionS256 === undefined ? {} : { missionS256 }),
+      }),
+    );
     const sub = subjectOf(personToken);
     const first = await client.callResource(deps.downstreamUrl, personToken, {
       ps: upstream.ps,
@@ -185,7 +221,7 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
       client.requestAuthToken(upstream.ps, first.resourceToken, request(upstream)),
     );
     if (step.kind === 'token') {
-      await client.checkAuthToken(step.token, downstream, first.claims);
+      await atPs(() => client.checkAuthToken(step.token, downstream, first.claims));
       return callWithAuthToken(step.token, upstream);
     }
     return defer('auth', step, upstream, existing);
@@ -249,25 +285,20 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
     };
   }
 
-  /** Runs `work`; a failure ends a stored chain, and only the PS's decisions reach the caller as such. */
+  /**
+   * Runs `work`; only the PS's decisions reach the caller as such. A failure ends a stored chain,
+   * except a `503`: it tells the caller to poll again after `Retry-After`, so that poll must find it.
+   */
   async function settle(existing: ChainRecord | undefined, work: () => Promise<ChainOutcome>) {
     let outcome: ChainOutcome;
     try {
       outcome = await work();
     } catch (err) {
-      if (existing !== undefined) {
+      const answer = callerAnswerOf(err);
+      if (existing !== undefined && !(answer instanceof TemporarilyUnavailable)) {
         await store.update(existing.id, { status: 'failed', terminalAt: new Date(clock.now()) });
       }
-      if (isCallerAnswer(err)) throw err;
-      // The PS or the downstream resource unreachable (egress refused, DNS, timeout, connection).
-      if (err instanceof DiscoveryError) {
-        throw new TemporarilyUnavailable('The person server or the downstream resource is unreachable.', {
-          cause: err,
-        });
-      }
-      throw new ServerError('The downstream resource could not be reached on the person’s behalf.', {
-        cause: err,
-      });
+      throw answer;
     }
     if (outcome.kind === 'done' && existing !== undefined) {
       await store.update(existing.id, { status: 'done', terminalAt: new Date(clock.now()) });
@@ -335,9 +366,14 @@ export function createChainService(deps: ChainServiceDeps): ChainService {
 }
 
 function subjectOf(token: string): string | undefined {
+  return claimOf(token, 'sub');
+}
+
+/** A string claim of a JWT's unverified payload. */
+function claimOf(token: string, name: string): string | undefined {
   try {
     const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'));
-    return typeof payload?.sub === 'string' ? payload.sub : undefined;
+    return typeof payload?.[name] === 'string' ? payload[name] : undefined;
   } catch {
     return undefined;
   }

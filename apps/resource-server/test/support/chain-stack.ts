@@ -84,6 +84,8 @@ export interface StubPersonServer {
   mode: 'direct' | 'interaction';
   /** When set, every token request is answered with this problem (after it is recorded in `calls`). */
   refusal: { readonly status: number; readonly error: string; readonly detail: string } | undefined;
+  /** When set, replaces the stub's answer to each signed request (a PS that answers malformed). */
+  rewrite: ((call: PsCall, answer: RoutedResponse) => RoutedResponse) | undefined;
   /** The interaction codes handed out, by pending id. */
   readonly pending: Map<string, PendingEntry>;
   /** Marks the pending request holding `code` approved (the person finished at the PS). */
@@ -210,7 +212,7 @@ function createStubPersonServer(
     );
   }
 
-  const handler: Handler = async (request) => {
+  const answer: Handler = async (request) => {
     const path = request.url.pathname;
     if (request.method === 'GET' && path === `/.well-known/${DWK.person}`) return json(200, issuer.metadata);
     if (request.method === 'GET' && path === new URL(issuer.jwksUri).pathname)
@@ -302,11 +304,19 @@ function createStubPersonServer(
     return problem(404, 'not_found', 'no such endpoint');
   };
 
+  const handler: Handler = async (request) => {
+    const recorded = calls.length;
+    const genuine = await answer(request);
+    const call = calls.length > recorded ? calls.at(-1) : undefined;
+    return call === undefined || stub.rewrite === undefined ? genuine : stub.rewrite(call, genuine);
+  };
+
   const stub: StubPersonServer = {
     issuer,
     calls,
     mode: 'direct',
     refusal: undefined,
+    rewrite: undefined,
     pending,
     approve(code) {
       for (const entry of pending.values()) if (entry.code === code) entry.approved = true;

@@ -1,6 +1,8 @@
 import type { KeyPair, R3Operations } from '@aauth-ref/core';
-import { injectBuilt, type TestIssuer } from '@aauth-ref/testkit';
-import { buildRequest, ISSUER, send, type TestAgent, type TestApp } from './app-harness.js';
+import type { TestIssuer } from '@aauth-ref/testkit';
+import { ISSUER, send, type TestApp } from './app-harness.js';
+
+export { callTool } from './mcp.js';
 
 export const MCP = 'urn:aauth:vocabulary:mcp';
 export const OPENAPI = 'urn:aauth:vocabulary:openapi';
@@ -32,29 +34,4 @@ export function r3AuthToken(t: TestApp, key: KeyPair, options: R3AuthTokenOption
     clock: t.clock,
     lifetimeSeconds: lifetimeSeconds ?? 3600,
   });
-}
-
-const MCP_HEADERS = { accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' };
-let nextMcpId = 1;
-
-/** A signed MCP `tools/call` (body covered by `content-digest`) presenting `token` in `Signature-Key`. */
-export function callTool(
-  t: TestApp,
-  agent: TestAgent,
-  token: string,
-  name: string,
-  args: Record<string, unknown> = {},
-) {
-  return injectBuilt(
-    t.app,
-    buildRequest(t, {
-      method: 'POST',
-      path: '/mcp',
-      key: agent.key,
-      signatureKey: token,
-      body: { jsonrpc: '2.0', id: nextMcpId++, method: 'tools/call', params: { name, arguments: args } },
-      headers: MCP_HEADERS,
-      additionalComponents: ['content-type', 'content-digest'],
-    }),
-  );
 }

@@ -14,6 +14,11 @@ import { type AccessMode, MCP_VOCABULARY, mcpToolAccessMode } from '../r3.js';
  * - the call is tagged with the tools it invokes and their access modes, so a per-call auth token
  *   (R3 §Per-Call Proposals, `401` flow) is presented once, on the retry of that same call, and never
  *   cached for another.
+ * - a request that needs no person — no tool called (`initialize`, `tools/list`, notifications), or
+ *   only `agent-token` tools — presents a held auth token, else the agent token, never a person token
+ *   the agent holds (for instance from a mission's approval); a resource declaring `access_mode`
+ *   `person-token` gets it, and a `401 requirement=person-token` brings it on the retry
+ *   (docs/spec-decisions.md, *MCP: the person token only where the person is needed*).
  * A bare `202` (a notification accepted) is returned as is; a `202` carrying AAuth's deferred
  * delivery is followed by the agent to its final response, never handed to the MCP SDK as "accepted".
  */
@@ -132,11 +137,13 @@ export class AAuthMcpFetch {
         this.options.onPrepared?.(tool, prepared);
       }
     }
+    const withoutPersonToken = await this.needsNoPerson(url, accessModes);
     const response = await this.agent.fetch(url, {
       method: init?.method ?? 'GET',
       headers: headersOf(init),
       ...(body === undefined ? {} : { body }),
       ...(init?.signal ? { signal: init.signal } : {}),
+      ...(withoutPersonToken ? { withoutPersonToken } : {}),
       ...(tools.length === 0
         ? {}
         : {
@@ -151,6 +158,20 @@ export class AAuthMcpFetch {
       return this.readToolList(url, response);
     }
     return response;
+  }
+
+  /**
+   * Whether a request invoking tools of `accessModes` (none: an MCP protocol message) can go without
+   * the person token (R3 §Access Mode Annotation: `agent-token` is "its agent token — identity only").
+   * Protocol messages invoke no operation, so the resource-wide `access_mode` decides: only a resource
+   * authorizing on the person's identity (`person-token`) is sent the person up front.
+   */
+  private async needsNoPerson(
+    url: string,
+    accessModes: readonly (AccessMode | undefined)[],
+  ): Promise<boolean> {
+    if (accessModes.length > 0) return accessModes.every((mode) => mode === 'agent-token');
+    return (await this.resourceAccessMode(url)) !== 'person-token';
   }
 
   /**
