@@ -30,6 +30,8 @@ export function splitScope(scope: string | undefined): string[] {
 
 /** Whether `granted` (a `scope` claim) includes every value of `required`. */
 export function hasScopes(granted: string | undefined, required: readonly string[]): boolean {
-  const values = new Set(splitScope(granted));
-  return required.every((scope) => values.has(scope));
+  if (granted === undefined) return required.length === 0;
+  // On every authorized request: a few values, so a list beats building a Set.
+  const values = granted.split(' ');
+  return required.every((scope) => scope.length > 0 && values.includes(scope));
 }

@@ -433,7 +433,9 @@ export function createR3Service(deps: R3ServiceDeps) {
   }
 
   /** Scope values that go with `operations` in a resource token (R3 tokens MAY carry both). */
-  function scopesOf(operations: readonly DemoOperation[], held?: string): string[] {
+  function scopesOf(operations: readonly DemoOperation[], held?: string): readonly string[] {
+    // The common case on every authorized request: one operation's own (distinct) scopes.
+    if (held === undefined && operations.length === 1) return operations[0]!.scopes;
     return [...new Set([...splitScope(held), ...operations.flatMap((op) => op.scopes)])];
   }
 
