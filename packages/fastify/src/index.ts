@@ -10,12 +10,58 @@ export {
 } from './error-handler.js';
 export type { LoggerOptionsExtra } from './logger.js';
 export { createLoggerOptions, REDACTED_PATHS } from './logger.js';
+// Pending URLs (§Deferred Responses): the rules every server's pending requests follow.
+export type {
+  CodeLookup,
+  EndStatusOf,
+  PendingCore,
+  PendingCoreStore,
+  PendingEndStatus,
+  PendingEngine,
+  PendingEngineOptions,
+  PendingTimes,
+} from './pending/engine.js';
+export {
+  createPendingEngine,
+  displayInteractionCode,
+  generatePendingId,
+  isOpenStatus,
+  isPendingId,
+  minPollIntervalMs,
+  PENDING_GONE_DETAIL,
+  PENDING_ID,
+} from './pending/engine.js';
+export type {
+  CodeAttemptGuard,
+  CodeEntry,
+  CodeEntryFormOptions,
+  InteractionCodeEntry,
+  InteractionCodeSource,
+  InteractionNotice,
+} from './pending/interaction-code.js';
+export {
+  codeEntryForm,
+  createCodeAttemptGuard,
+  createInteractionCodeEntry,
+  INTERACTION_NOTICES,
+  readInteractionQuery,
+} from './pending/interaction-code.js';
+export type { PendingRowDelegate } from './pending/prisma-rows.js';
+export { createPendingRowStore } from './pending/prisma-rows.js';
+export type { OpenPollReply } from './pending/reply.js';
+export {
+  pendingLocation,
+  redirectToCallback,
+  replyDeferredResult,
+  replyOpenPoll,
+} from './pending/reply.js';
 export { aauthPlugin } from './plugin.js';
 export type { MemoryReplayCacheOptions, ReplayKeyInput } from './replay-cache.js';
 export { computeReplayKey, createMemoryReplayCache } from './replay-cache.js';
 export type { PendingBody, PendingReplyOptions, RequirementReplyOptions } from './reply.js';
 export { replyPending, replyRequirement } from './reply.js';
 export type {
+  AuditTable,
   ExpiryRetentionSpec,
   RetentionLogger,
   RetentionSql,
@@ -27,6 +73,8 @@ export type {
   SqlRetentionTaskSpec,
 } from './retention.js';
 export {
+  auditRetentionEnvSpec,
+  createAuditRetentionTasks,
   createCommonRetentionTasks,
   createExpiryRetentionTask,
   createIssuedAuthTokenRetentionTask,
@@ -34,6 +82,7 @@ export {
   createRetentionSweeper,
   createSqlRetentionTask,
   cutoffBefore,
+  DEFAULT_AUDIT_RETENTION_SECONDS,
   DEFAULT_RETENTION_INTERVAL_MS,
   REVOCATION_SKEW_SECONDS,
   registerRetentionSweeper,

@@ -1,8 +1,10 @@
 import { createFakeClock } from '@aauth-ref/testkit';
 import { describe, expect, it } from 'vitest';
 import {
+  createAuditRetentionTasks,
   createCommonRetentionTasks,
   createExpiryRetentionTask,
+  createIssuedAuthTokenRetentionTask,
   createPendingRetentionTask,
   createRetentionSweeper,
   createSqlRetentionTask,
@@ -327,6 +329,31 @@ describe('the task shapes', () => {
       'expires_at < $2 AND (terminal_at IS NULL OR terminal_at < $2) AND (result_until IS NULL OR result_until < $2)',
     );
     expect(db.seen.at(-1)?.params).toEqual([10, new Date(40_000)]);
+  });
+
+  it('createIssuedAuthTokenRetentionTask: `exp` before now minus `keepSeconds`, whatever audit entry names the token', async () => {
+    const db = createRecordingSql();
+    const task = createIssuedAuthTokenRetentionTask(db, 30);
+    expect(task.name).toBe('issued_auth_token');
+    await task.deleteBatch(now, 10);
+    expect(db.lastWhere()).toBe('exp < $2');
+    expect(db.seen.at(-1)?.params).toEqual([10, new Date(70_000)]);
+  });
+
+  it('createAuditRetentionTasks: each table by its own write time; 0 keeps every row (no task)', async () => {
+    const tables = [
+      { table: 'r3_audit_record', key: ['jti'], column: 'issued_at' },
+      { table: 'security_event', key: ['id'], column: 'created_at' },
+    ];
+    expect(createAuditRetentionTasks(createRecordingSql(), 0, tables)).toEqual([]);
+    const db = createRecordingSql();
+    const tasks = createAuditRetentionTasks(db, 40, tables);
+    expect(tasks.map((t) => t.name)).toEqual(['r3_audit_record', 'security_event']);
+    await tasks[0]!.deleteBatch(now, 10);
+    expect(db.lastWhere()).toBe('issued_at < $2');
+    expect(db.seen.at(-1)?.params).toEqual([10, new Date(60_000)]);
+    await tasks[1]!.deleteBatch(now, 10);
+    expect(db.lastWhere()).toBe('created_at < $2');
   });
 
   it('createCommonRetentionTasks: web sessions once expired, revocations past the skew', async () => {

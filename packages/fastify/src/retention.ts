@@ -260,8 +260,9 @@ export function createPendingRetentionTask(
 }
 
 /**
- * The records of auth tokens an issuer (PS or AS) signed, `keepSeconds` past their `exp`, except those
- * with an R3 audit record (R3 §Audit Log Integrity: deleting the token would cascade to its entry).
+ * The records of auth tokens an issuer (PS or AS) signed, `keepSeconds` past their `exp`. An R3 audit
+ * entry names its token by `jti` but does not depend on the record: it has its own retention
+ * (`createAuditRetentionTasks`).
  */
 export function createIssuedAuthTokenRetentionTask(db: RetentionSql, keepSeconds: number): RetentionTask {
   return createExpiryRetentionTask(db, {
@@ -269,8 +270,29 @@ export function createIssuedAuthTokenRetentionTask(db: RetentionSql, keepSeconds
     key: ['jti'],
     column: 'exp',
     keepSeconds,
-    andWhere: 'NOT EXISTS (SELECT 1 FROM r3_audit_record r WHERE r.jti = issued_auth_token.jti)',
   });
+}
+
+/** An audit table: rows kept for a while after they were written, whatever becomes of what they name. */
+export interface AuditTable {
+  /** Table name (trusted: a constant in the app's code); also the task's name. */
+  readonly table: string;
+  readonly key: readonly string[];
+  /** When the row was written (e.g. `issued_at`, `created_at`); it should be indexed. */
+  readonly column: string;
+}
+
+/**
+ * Audit rows `keepSeconds` (`AUDIT_RETENTION_SECONDS`) after they were written; `0` keeps them forever
+ * (no task). The drafts fix no retention for audit records, so it is the operator's to choose.
+ */
+export function createAuditRetentionTasks(
+  db: RetentionSql,
+  keepSeconds: number,
+  tables: readonly AuditTable[],
+): RetentionTask[] {
+  if (keepSeconds === 0) return [];
+  return tables.map((table) => createExpiryRetentionTask(db, { ...table, keepSeconds }));
 }
 
 /** Revocations are kept this long past the revoked token's `exp`: clock skew between instances. */
@@ -314,5 +336,18 @@ export const retentionEnvSpec = {
       "How long the records of issued or accepted tokens are kept after the token's exp, seconds (a Person Server keeps person-token records at least RESOURCE_TOKEN_MAX_LIFETIME_SECONDS past exp whatever this says).",
     schema: Type.Integer({ minimum: 0, maximum: 366 * 24 * 3600 }),
     default: String(24 * 3600),
+  }),
+};
+
+/** 400 days: a year of audit history plus a margin for yearly reviews. */
+export const DEFAULT_AUDIT_RETENTION_SECONDS = 400 * 24 * 3600;
+
+/** The audit retention setting of the servers that keep audit records (PS and AS). */
+export const auditRetentionEnvSpec = {
+  AUDIT_RETENTION_SECONDS: defineEnvVar({
+    description:
+      'How long audit records (R3 audit records; at a Person Server also the governance log and security events) are kept after they were written, seconds; 0 keeps them forever.',
+    schema: Type.Integer({ minimum: 0, maximum: 100 * 366 * 24 * 3600 }),
+    default: String(DEFAULT_AUDIT_RETENTION_SECONDS),
   }),
 };

@@ -1,4 +1,11 @@
-import { formString, html, postForm, submitButton, textField } from '@aauth-ref/fastify';
+import {
+  codeEntryForm,
+  createCodeAttemptGuard,
+  formString,
+  html,
+  postForm,
+  submitButton,
+} from '@aauth-ref/fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { PendingRecord } from '../services/pending-store.js';
 import { INTERACTION_PATH } from '../services/token-service.js';
@@ -14,14 +21,7 @@ import { redirectToSignIn, sendAsPage, sendMessage, signedInPerson } from './pag
  */
 export function registerInteractionRoutes(app: FastifyInstance, context: PageContext): void {
   const { sessions, federation, codeAttempts } = context;
-
-  async function isThrottled(request: FastifyRequest, personId: string): Promise<boolean> {
-    const decisions = await Promise.all([
-      codeAttempts.perPerson.check(personId),
-      codeAttempts.perAddress.check(request.ip),
-    ]);
-    return decisions.some((d) => !d.allowed);
-  }
+  const attempts = createCodeAttemptGuard(codeAttempts.perPerson, codeAttempts.perAddress);
 
   const invalidCode = (request: FastifyRequest, reply: FastifyReply) =>
     sendMessage(
@@ -58,13 +58,13 @@ ${form}`;
     if (!person) return redirectToSignIn(request, reply);
     const code = (request.query as Record<string, unknown>).code;
     if (typeof code !== 'string' || code === '') {
-      const body = html`<form method="get" action="${INTERACTION_PATH}">
-${textField({ name: 'code', label: 'Code', hint: 'The code shown by your agent or Person Server, for example ABCD-EFGH.', autocomplete: 'off', required: true, maxlength: 64 })}
-${submitButton('Continue')}
-</form>`;
-      return sendAsPage(context, request, reply, 'Enter your code', body);
+      const form = codeEntryForm({
+        action: INTERACTION_PATH,
+        hint: 'The code shown by your agent or Person Server, for example ABCD-EFGH.',
+      });
+      return sendAsPage(context, request, reply, 'Enter your code', form);
     }
-    if (await isThrottled(request, person.id)) {
+    if (await attempts.isThrottled(person.id, request.ip)) {
       request.log.info({ event: 'interaction.throttled' }, 'interaction code attempts exhausted');
       return invalidCode(request, reply);
     }
@@ -79,10 +79,7 @@ ${submitButton('Continue')}
         408,
       );
     if (lookup.kind === 'invalid_code') {
-      await Promise.all([
-        codeAttempts.perPerson.record(person.id),
-        codeAttempts.perAddress.record(request.ip),
-      ]);
+      await attempts.recordFailure(person.id, request.ip);
       request.log.info({ event: 'interaction.invalid_code' }, 'interaction code refused');
       return invalidCode(request, reply);
     }

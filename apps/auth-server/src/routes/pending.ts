@@ -1,3 +1,4 @@
+import { replyDeferredResult } from '@aauth-ref/fastify';
 import type { FastifyInstance } from 'fastify';
 import { PENDING_PREFIX } from '../metadata.js';
 import { type AppContext, callingPersonServer, PS_READ, PS_WRITE } from './context.js';
@@ -15,11 +16,7 @@ export function registerPendingRoutes(app: FastifyInstance, context: AppContext)
   app.get<{ Params: { id: string } }>(path, { config: { aauth: PS_READ } }, async (request, reply) => {
     const answer = await context.tokens.poll(request.params.id, callingPersonServer(request));
     if (answer.kind === 'pending') return replyWaiting(reply, answer.answer);
-    return reply
-      .code(200)
-      .header('cache-control', 'no-store')
-      .type('application/json; charset=utf-8')
-      .send(JSON.stringify(answer.result));
+    return replyDeferredResult(reply, answer.result);
   });
   app.post<{ Params: { id: string } }>(path, { config: { aauth: PS_WRITE } }, async (request, reply) => {
     const ps = callingPersonServer(request);

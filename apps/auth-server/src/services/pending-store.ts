@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { generatePendingId, type PendingCoreStore } from '@aauth-ref/fastify';
 import type { ClarificationQuestion } from './policy.js';
 import type { GrantContext } from './ports.js';
 
@@ -78,15 +78,10 @@ export interface PendingUpdate extends StepFields {
   readonly result?: unknown;
 }
 
-export interface PendingStore {
+export interface PendingStore extends PendingCoreStore<PendingRecord> {
   insert(record: NewPendingRecord): Promise<void>;
-  find(id: string): Promise<PendingRecord | undefined>;
-  markPolled(id: string, at: Date): Promise<void>;
-  /** Sets `terminalAt` (and `status` when given) unless already set. */
-  finish(id: string, at: Date, status?: PendingStatus): Promise<boolean>;
   /** `from` → `update.status` on an open row. */
   transition(id: string, from: PendingStatus, update: PendingUpdate): Promise<boolean>;
-  findByCode(normalizedCode: string): Promise<PendingRecord | undefined>;
   findByBillingId(billingId: string): Promise<PendingRecord | undefined>;
   /** Consumes an unconsumed code on an open row for `personId` (`interaction` → `interacting`). */
   consumeCode(id: string, personId: string, at: Date): Promise<boolean>;
@@ -98,12 +93,7 @@ export interface PendingStore {
   listOpen(status: PendingStatus, limit: number): Promise<PendingRecord[]>;
 }
 
-/** 32 random bytes: 256 bits, far above §Pending URL Security's "unguessable". */
-export function generatePendingId(): string {
-  return randomBytes(32).toString('base64url');
-}
-
-export const PENDING_ID = /^[A-Za-z0-9_-]{43}$/;
+export { generatePendingId, PENDING_ID } from '@aauth-ref/fastify';
 
 /** An unguessable id for a browser page (`/billing/<id>`), unrelated to the pending URL. */
 export const generateBrowserId = generatePendingId;

@@ -1,3 +1,4 @@
+import { createPendingRowStore } from '@aauth-ref/fastify';
 import { Prisma } from '../generated/prisma/client.js';
 import type { PendingRecord, PendingStatus, PendingStore, StepFields } from '../services/pending-store.js';
 import type { ClarificationQuestion } from '../services/policy.js';
@@ -50,6 +51,7 @@ function stepData(fields: StepFields) {
 /** `pending_request` through Prisma; conditional updates make each transition happen once. */
 export function createPrismaPendingStore(prisma: PrismaClient): PendingStore {
   return {
+    ...createPendingRowStore(prisma.pendingRequest, toRecord, 'interactionPersonId'),
     async insert(record) {
       await prisma.pendingRequest.create({
         data: {
@@ -65,20 +67,6 @@ export function createPrismaPendingStore(prisma: PrismaClient): PendingStore {
         },
       });
     },
-    async find(id) {
-      const row = await prisma.pendingRequest.findUnique({ where: { id } });
-      return row ? toRecord(row) : undefined;
-    },
-    async markPolled(id, at) {
-      await prisma.pendingRequest.updateMany({ where: { id }, data: { lastPolledAt: at } });
-    },
-    async finish(id, at, status) {
-      const result = await prisma.pendingRequest.updateMany({
-        where: { id, terminalAt: null },
-        data: { terminalAt: at, ...(status ? { status } : {}) },
-      });
-      return result.count === 1;
-    },
     async transition(id, from, update) {
       const result = await prisma.pendingRequest.updateMany({
         where: { id, status: from, terminalAt: null },
@@ -92,14 +80,12 @@ export function createPrismaPendingStore(prisma: PrismaClient): PendingStore {
       });
       return result.count === 1;
     },
-    async findByCode(normalizedCode) {
-      const row = await prisma.pendingRequest.findUnique({ where: { interactionCode: normalizedCode } });
-      return row ? toRecord(row) : undefined;
-    },
     async findByBillingId(billingId) {
       const row = await prisma.pendingRequest.findUnique({ where: { billingId } });
       return row ? toRecord(row) : undefined;
     },
+    // Unlike the shared one: the code is consumed whatever step the row waits in, and only an
+    // `interaction` row moves on to `interacting`.
     async consumeCode(id, personId, at) {
       const consumed = await prisma.pendingRequest.updateMany({
         where: { id, codeConsumedAt: null, terminalAt: null, interactionCode: { not: null } },

@@ -1,11 +1,16 @@
 import {
-  allowFormAction,
+  codeEntryForm,
+  createCodeAttemptGuard,
+  createInteractionCodeEntry,
   formString,
   html,
+  INTERACTION_NOTICES,
+  type InteractionNotice,
   isAgentCallback,
   postForm,
+  readInteractionQuery,
+  redirectToCallback,
   submitButton,
-  textField,
 } from '@aauth-ref/fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { renderConsentBody, renderFederatedR3Body } from '../pages/consent-page.js';
@@ -31,43 +36,31 @@ import { approveTokenRequest, readR3Choices } from './token-approval.js';
 export function registerInteractionRoutes(app: FastifyInstance, context: AppContext): void {
   const { sessions, pending, enrollments, codeAttempts, clarifications, resourceInteractions } = context;
   const devMode = context.config.AAUTH_DEV;
+  const codes = createInteractionCodeEntry(
+    pending,
+    createCodeAttemptGuard(codeAttempts.perPerson, codeAttempts.perAddress),
+  );
 
-  async function isThrottled(request: FastifyRequest, personId: string): Promise<boolean> {
-    const decisions = await Promise.all([
-      codeAttempts.perPerson.check(personId),
-      codeAttempts.perAddress.check(request.ip),
-    ]);
-    return decisions.some((d) => !d.allowed);
-  }
-
-  async function recordFailedCode(request: FastifyRequest, personId: string): Promise<void> {
-    await Promise.all([codeAttempts.perPerson.record(personId), codeAttempts.perAddress.record(request.ip)]);
-  }
-
+  const notice = (request: FastifyRequest, reply: FastifyReply, shown: InteractionNotice) => {
+    if (shown.retryAfter !== undefined) reply.header('retry-after', String(shown.retryAfter));
+    return sendPsPage(
+      context,
+      request,
+      reply.header('cache-control', 'no-store'),
+      shown.title,
+      html`<p>${shown.text}</p><p><a href="/interaction">Enter another code</a></p>`,
+      shown.status,
+    );
+  };
   const message = (
     request: FastifyRequest,
     reply: FastifyReply,
     title: string,
     text: string,
     status: number,
-  ) =>
-    sendPsPage(
-      context,
-      request,
-      reply.header('cache-control', 'no-store'),
-      title,
-      html`<p>${text}</p><p><a href="/interaction">Enter another code</a></p>`,
-      status,
-    );
-
-  const invalidCode = (request: FastifyRequest, reply: FastifyReply) =>
-    message(
-      request,
-      reply,
-      'Code not accepted',
-      'This code is not valid or has already been used (invalid_code). Ask the agent for a new one.',
-      410,
-    );
+  ) => notice(request, reply, { title, text, status });
+  const closed = (request: FastifyRequest, reply: FastifyReply) =>
+    notice(request, reply, INTERACTION_NOTICES.closed);
 
   /** Who the request is for: the agent `(iss, sub)`, or for an enrollment this server's own AP. */
   function agentIssuerOf(record: PendingRecord): string | null {
@@ -158,13 +151,7 @@ ${form}`;
         );
       }
       if (redirect.kind === 'not_open') {
-        return message(
-          request,
-          reply,
-          'Request closed',
-          'This request is no longer waiting for a decision.',
-          410,
-        );
+        return closed(request, reply);
       }
       return sendPsPage(
         context,
@@ -200,72 +187,26 @@ ${form}`;
         410,
       );
     }
-    return message(
-      request,
-      reply,
-      'Request closed',
-      'This request is no longer waiting for a decision.',
-      410,
-    );
+    return closed(request, reply);
   }
 
+  /** Back to the agent's callback, when it gave one. */
   function finish(reply: FastifyReply, record: PendingRecord, error?: string) {
-    if (record.callbackUrl) {
-      const target = new URL(record.callbackUrl);
-      if (error) target.searchParams.set('error', error);
-      // Browsers apply form-action to the redirect that follows a form submission.
-      allowFormAction(reply, target.origin);
-      return reply.redirect(target.href, 303);
-    }
-    return undefined;
+    return record.callbackUrl ? redirectToCallback(reply, record.callbackUrl, error) : undefined;
   }
 
   app.get('/interaction', async (request, reply) => {
-    const query = request.query as Record<string, unknown>;
-    const code = typeof query.code === 'string' ? query.code : undefined;
-    const callback = typeof query.callback === 'string' ? query.callback : undefined;
-    if (code === undefined || code === '') {
-      const body = html`<form method="get" action="/interaction">
-${textField({ name: 'code', label: 'Code', hint: 'The code your agent shows you, for example ABCD-1234.', autocomplete: 'off', required: true, maxlength: 64 })}
-${submitButton('Continue')}
-</form>`;
-      return sendPsPage(context, request, reply, 'Enter your code', body);
-    }
+    const { code, callback } = readInteractionQuery(request.query);
+    if (code === undefined) return sendPsPage(context, request, reply, 'Enter your code', codeEntryForm());
     const session = await sessions.current(request);
     // Sign-in first: nothing about the code is looked up for an anonymous browser.
     if (!session) return redirectToSignIn(request, reply);
     const personId = session.personId;
-    if (await isThrottled(request, personId)) {
-      reply.header('retry-after', '900');
-      return message(
-        request,
-        reply,
-        'Too many attempts',
-        'Too many codes were not accepted (invalid_code). Wait a while before trying again.',
-        429,
-      );
-    }
-    const found = await pending.lookupCode(code);
-    if (found.kind === 'unknown') {
-      await recordFailedCode(request, personId);
-      return invalidCode(request, reply);
-    }
-    if (found.kind === 'expired') {
-      return message(
-        request,
-        reply,
-        'Code expired',
-        'This request has expired (expired). Ask the agent to start again.',
-        408,
-      );
-    }
-    if (found.kind === 'consumed') {
-      // The person who opened it may reload the page; anyone else presenting a spent code is refused.
-      const mine = await pending.findInteraction(found.record.id, personId);
-      if (mine) return sendConsent(request, reply, mine);
-      await recordFailedCode(request, personId);
-      return invalidCode(request, reply);
-    }
+    const found = await codes.resolve(code, personId, request.ip);
+    if (found.kind === 'throttled') return notice(request, reply, INTERACTION_NOTICES.throttled);
+    if (found.kind === 'invalid_code') return notice(request, reply, INTERACTION_NOTICES.invalidCode);
+    if (found.kind === 'expired') return notice(request, reply, INTERACTION_NOTICES.expired);
+    if (found.kind === 'held') return sendConsent(request, reply, found.record);
     const record = found.record;
     if (await isBoundToOther(record, personId)) {
       request.log.info(
@@ -282,20 +223,12 @@ ${submitButton('Continue')}
     }
     let callbackUrl: string | null = null;
     if (callback !== undefined) {
-      if (!(await checkCallback(record, callback))) {
-        return message(
-          request,
-          reply,
-          'Callback not allowed',
-          "The return address given with this code is not the agent's.",
-          400,
-        );
-      }
+      if (!(await checkCallback(record, callback)))
+        return notice(request, reply, INTERACTION_NOTICES.callbackRefused);
       callbackUrl = callback;
     }
-    if (!(await pending.consumeCode(record, personId, callbackUrl))) return invalidCode(request, reply);
-    const opened = await pending.findInteraction(record.id, personId);
-    if (!opened) return invalidCode(request, reply);
+    const opened = await codes.claim(record, personId, callbackUrl);
+    if (!opened) return notice(request, reply, INTERACTION_NOTICES.invalidCode);
     return sendConsent(request, reply, opened);
   });
 
@@ -350,13 +283,7 @@ ${submitButton('Continue')}
         );
       }
       if (approved === 'not_open') {
-        return message(
-          request,
-          reply,
-          'Request closed',
-          'This request is no longer waiting for a decision.',
-          410,
-        );
+        return closed(request, reply);
       }
       request.log.info({ event: 'interaction.approved', pendingKind: record.kind }, 'request approved');
       return (
@@ -375,13 +302,7 @@ ${submitButton('Continue')}
       );
     }
     if (outcome.kind === 'not_open') {
-      return message(
-        request,
-        reply,
-        'Request closed',
-        'This request is no longer waiting for a decision.',
-        410,
-      );
+      return closed(request, reply);
     }
     request.log.info({ event: 'enrollment.approved', agent: outcome.agentSub }, 'agent enrolled');
     return (

@@ -1,5 +1,5 @@
 import { parsePreferWait } from '@aauth-ref/core';
-import { replyPending } from '@aauth-ref/fastify';
+import { pendingLocation, replyDeferredResult, replyOpenPoll } from '@aauth-ref/fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FederationRelay, RelayAnswer } from '../services/federation-relay.js';
 import { isFederatedRecord } from '../services/federation-relay.js';
@@ -16,12 +16,7 @@ export function replyRelayed(reply: FastifyReply, location: string, answer: Rela
       .header('cache-control', 'no-store')
       .send({ auth_token: answer.authToken, expires_in: answer.expiresIn });
   }
-  return replyPending(reply, {
-    location,
-    retryAfter: answer.retryAfter,
-    ...(answer.requirement ? { requirement: answer.requirement } : {}),
-    body: { ...answer.body, status: answer.status },
-  });
+  return replyOpenPoll(reply, location, answer);
 }
 
 /**
@@ -39,23 +34,12 @@ export async function replyToPoll(
 ) {
   const record = await pending.loadForOwner(id, owner);
   if (relay !== undefined && isFederatedRecord(record)) {
-    return replyRelayed(reply, request.url.split('?')[0]!, await relay.poll(record));
+    return replyRelayed(reply, pendingLocation(request), await relay.poll(record));
   }
   const wait = parsePreferWait(request.headers.prefer, MAX_PREFER_WAIT_SECONDS) ?? 0;
   const answer = await pending.poll(record, wait);
-  if (answer.kind === 'result') {
-    return reply
-      .code(200)
-      .header('cache-control', 'no-store')
-      .type('application/json; charset=utf-8')
-      .send(JSON.stringify(answer.result));
-  }
-  return replyPending(reply, {
-    location: request.url.split('?')[0]!,
-    retryAfter: answer.retryAfter,
-    ...(answer.requirement ? { requirement: answer.requirement } : {}),
-    body: { ...answer.body, status: answer.status },
-  });
+  if (answer.kind === 'result') return replyDeferredResult(reply, answer.result);
+  return replyOpenPoll(reply, pendingLocation(request), answer);
 }
 
 /** `DELETE` of a pending URL: the request is cancelled and later polls are `410`. */

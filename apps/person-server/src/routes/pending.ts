@@ -1,4 +1,9 @@
-import { type AAuthRequestContext, type RouteAAuthConfig, replyPending } from '@aauth-ref/fastify';
+import {
+  type AAuthRequestContext,
+  pendingLocation,
+  type RouteAAuthConfig,
+  replyPending,
+} from '@aauth-ref/fastify';
 import type { FastifyInstance } from 'fastify';
 import { isFederatedRecord } from '../services/federation-relay.js';
 import type { PendingOwner } from '../services/pending-service.js';
@@ -50,12 +55,12 @@ export function registerPendingRoutes(app: FastifyInstance, context: AppContext)
         // The AS's question, answered by the agent: forwarded to the AS's pending URL.
         const answer = await relay.respond(record, request.body);
         request.log.info({ event: 'clarification.forwarded' }, 'clarification answer forwarded');
-        return replyRelayed(reply, request.url.split('?')[0]!, answer);
+        return replyRelayed(reply, pendingLocation(request), answer);
       }
       await context.clarifications.respond(record, request.body);
       request.log.info({ event: 'clarification.answered' }, 'clarification answered');
       return replyPending(reply, {
-        location: request.url.split('?')[0]!,
+        location: pendingLocation(request),
         retryAfter: context.pending.retryAfterSeconds,
         body: { status: 'interacting' },
       });

@@ -1,17 +1,14 @@
-import { randomBytes } from 'node:crypto';
+import { type AAuthRequirement, Gone } from '@aauth-ref/core';
 import {
-  type AAuthRequirement,
-  Abandoned,
-  type Clock,
-  Denied,
-  Expired,
-  Gone,
-  generateInteractionCode,
-  NotFound,
-  normalizeInteractionCode,
-  ServerError,
-  SlowDown,
-} from '@aauth-ref/core';
+  createPendingEngine,
+  type CodeLookup as EngineCodeLookup,
+  generatePendingId,
+  PENDING_GONE_DETAIL,
+  type PendingCoreStore,
+  type PendingEngineOptions,
+} from '@aauth-ref/fastify';
+
+export { displayInteractionCode, generatePendingId } from '@aauth-ref/fastify';
 
 /**
  * Deferred responses (§Deferred Responses, §Pending URL Security, §Polling Error Codes) kept in the
@@ -138,15 +135,8 @@ export type NewPendingRecord = Omit<
 export type DecidedStatus = 'denied' | 'abandoned' | 'expired' | 'failed';
 
 /** Persistence of pending requests; every conditional write reports whether it took effect. */
-export interface PendingStore {
+export interface PendingStore extends PendingCoreStore<PendingRecord> {
   insert(record: NewPendingRecord): Promise<void>;
-  find(id: string): Promise<PendingRecord | undefined>;
-  findByCode(normalizedCode: string): Promise<PendingRecord | undefined>;
-  markPolled(id: string, at: Date): Promise<void>;
-  /** Sets `terminalAt` (and `status` when given) unless already set. */
-  finish(id: string, at: Date, status?: PendingStatus): Promise<boolean>;
-  /** `pending` → `interacting`, bound to `personId`, unless the code was consumed already. */
-  consumeCode(id: string, personId: string, at: Date, callbackUrl: string | null): Promise<boolean>;
   /** `interacting` (by `personId`) → a failed end. */
   decide(id: string, personId: string, status: DecidedStatus): Promise<boolean>;
   /** Writes the next step of the chat of an `interacting` request, if `step` is still current. */
@@ -158,20 +148,8 @@ export interface PendingStore {
   completeResourceInteraction(id: string, personId: string, at: Date): Promise<boolean>;
 }
 
-export interface PendingServiceDeps {
+export interface PendingServiceDeps extends PendingEngineOptions<PendingRecord> {
   readonly store: PendingStore;
-  readonly clock: Clock;
-  /** The interaction page URL (`{issuer}/interaction`), the `url` of `requirement=interaction`. */
-  readonly interactionUrl: string;
-  readonly ttlSeconds: number;
-  /** `Retry-After` of every pending answer (default 2). */
-  readonly retryAfterSeconds?: number;
-  /** Long-poll bound (default 30 s): `Prefer: wait=N` never holds a request longer. */
-  readonly maxWaitSeconds?: number;
-  /** How often a long poll re-reads the row (default 250 ms). */
-  readonly pollIntervalMs?: number;
-  /** Real-time sleep for long polls (tests may shorten it). */
-  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 export interface CreatedPending {
@@ -192,11 +170,7 @@ export type PollAnswer =
     }
   | { readonly kind: 'result'; readonly result: unknown };
 
-export type CodeLookup =
-  | { readonly kind: 'unknown' }
-  | { readonly kind: 'consumed'; readonly record: PendingRecord }
-  | { readonly kind: 'expired'; readonly record: PendingRecord }
-  | { readonly kind: 'open'; readonly record: PendingRecord };
+export type CodeLookup = EngineCodeLookup<PendingRecord>;
 
 export interface PendingService {
   create(input: {
@@ -229,27 +203,6 @@ export interface PendingService {
   readonly retryAfterSeconds: number;
 }
 
-const DEFAULT_RETRY_AFTER = 2;
-const DEFAULT_MAX_WAIT = 30;
-const DEFAULT_POLL_INTERVAL_MS = 250;
-
-/** 32 random bytes: 256 bits, far above §Pending URL Security's "unguessable". */
-export function generatePendingId(): string {
-  return randomBytes(32).toString('base64url');
-}
-
-/** The stored (normalized) code in the grouped form people read: `ABCD-EFGH`. */
-export function displayInteractionCode(code: string): string {
-  const plain = code.replaceAll('-', '');
-  return plain.match(/.{1,4}/g)?.join('-') ?? plain;
-}
-
-const PENDING_ID = /^[A-Za-z0-9_-]{43}$/;
-
-function sameOwner(a: PendingOwner, b: PendingOwner): boolean {
-  return a.agentIss === b.agentIss && a.agentSub === b.agentSub && a.durableJkt === b.durableJkt;
-}
-
 /** The question that still awaits the agent's answer, if any. */
 export function openQuestion(record: PendingRecord): ClarificationTurn | undefined {
   if (record.status !== 'interacting' || record.clarificationStep % 2 === 0) return undefined;
@@ -257,128 +210,66 @@ export function openQuestion(record: PendingRecord): ClarificationTurn | undefin
   return last !== undefined && last.answer === undefined ? last : undefined;
 }
 
-function isOpen(status: PendingStatus): status is 'pending' | 'interacting' {
-  return status === 'pending' || status === 'interacting';
+function sameOwner(a: PendingOwner, b: PendingOwner): boolean {
+  return a.agentIss === b.agentIss && a.agentSub === b.agentSub && a.durableJkt === b.durableJkt;
 }
-
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export function createPendingService(deps: PendingServiceDeps): PendingService {
   const { store, clock } = deps;
-  const retryAfter = deps.retryAfterSeconds ?? DEFAULT_RETRY_AFTER;
-  const maxWait = deps.maxWaitSeconds ?? DEFAULT_MAX_WAIT;
-  const pollIntervalMs = deps.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
-  const sleep = deps.sleep ?? defaultSleep;
+  const engine = createPendingEngine<PendingRecord>(deps);
   const now = () => new Date(clock.now());
 
-  // A poll sooner than Retry-After is slow_down (§Polling Error Codes); a little early is tolerated
-  // because clients round and networks jitter.
-  const minIntervalMs = (seconds: number) => seconds * 1000 - Math.max(500, seconds * 200);
-
-  const requirementFor = (code: string): AAuthRequirement => ({
-    requirement: 'interaction',
-    url: deps.interactionUrl,
-    code: displayInteractionCode(code),
-  });
-
-  /** Resolves a stored row to the answer it owes, finishing it when that answer is terminal. */
-  async function settle(record: PendingRecord): Promise<PollAnswer | undefined> {
-    const at = now();
-    if (isOpen(record.status) && at >= record.expiresAt) {
-      // §Polling Error Codes: the person opened the code but never decided → abandoned; else expired.
-      const status = record.status === 'interacting' ? 'abandoned' : 'expired';
-      if (!(await store.finish(record.id, at, status))) throw new Gone('This pending request has ended.');
-      if (status === 'abandoned') throw new Abandoned('The person did not complete the interaction.');
-      throw new Expired('The pending request expired; start a new request.');
-    }
-    switch (record.status) {
-      case 'approved':
-        if (!(await store.finish(record.id, at))) throw new Gone('This pending request has ended.');
-        return { kind: 'result', result: record.result };
-      case 'denied':
-        if (!(await store.finish(record.id, at))) throw new Gone('This pending request has ended.');
-        throw new Denied('The person declined the request.');
-      case 'abandoned':
-        if (!(await store.finish(record.id, at))) throw new Gone('This pending request has ended.');
-        throw new Abandoned('The person did not complete the interaction.');
-      case 'expired':
-        // Set without terminalAt only by a resource callback (`interaction_expired`).
-        if (!(await store.finish(record.id, at))) throw new Gone('This pending request has ended.');
-        throw new Expired('The interaction expired before the person completed it.');
-      case 'failed':
-        if (!(await store.finish(record.id, at))) throw new Gone('This pending request has ended.');
-        throw new ServerError('The interaction could not be completed.');
-      case 'cancelled':
-        await store.finish(record.id, at);
-        throw new Gone('This pending request has ended.');
-      default:
-        return undefined;
-    }
-  }
-
-  async function load(id: string, owner: PendingOwner): Promise<PendingRecord> {
-    // §Pending URL Security: a pending URL of another requester is answered exactly like an unknown one.
-    const record = PENDING_ID.test(id) ? await store.find(id) : undefined;
-    if (!record || !sameOwner(record.owner, owner)) throw new NotFound('No such pending request.');
-    if (record.terminalAt !== null) throw new Gone('This pending request has ended.');
-    return record;
+  /** The `200` an approved record owes, once; `undefined` while it is open. */
+  async function resultOf(record: PendingRecord): Promise<PollAnswer | undefined> {
+    const settled = await engine.settle(record);
+    if (settled.status !== 'approved') return undefined;
+    await engine.finishOrGone(settled.id);
+    return { kind: 'result', result: settled.result };
   }
 
   return {
-    retryAfterSeconds: retryAfter,
+    retryAfterSeconds: engine.retryAfterSeconds,
     store,
-    loadForOwner: load,
+
+    async loadForOwner(id, owner) {
+      const record = await engine.loadForOwner(id, (found) => sameOwner(found.owner, owner));
+      if (record.terminalAt !== null) throw new Gone(PENDING_GONE_DETAIL);
+      return record;
+    },
 
     async create({ kind, owner, request, interaction }) {
-      const at = now();
-      const display = interaction ? generateInteractionCode() : undefined;
+      const code = interaction ? engine.newInteractionCode() : undefined;
       const record: NewPendingRecord = {
         id: generatePendingId(),
         kind,
         owner,
         request,
-        interactionCode: display === undefined ? null : normalizeInteractionCode(display)!,
-        retryAfter,
-        // The 202 that created the request counts as the first answer for slow_down.
-        lastPolledAt: at,
-        createdAt: at,
-        expiresAt: new Date(at.getTime() + deps.ttlSeconds * 1000),
+        interactionCode: code?.normalized ?? null,
+        ...engine.newTimes(),
       };
       await store.insert(record);
-      return display === undefined
+      return code === undefined
         ? { record }
-        : { record, code: display, requirement: requirementFor(display) };
+        : { record, code: code.display, requirement: engine.requirementFor(code.display) };
     },
 
     async poll(loaded, waitSeconds = 0) {
-      let record = loaded;
-      const settled = await settle(record);
+      const settled = await resultOf(loaded);
       if (settled) return settled;
-      if (
-        record.lastPolledAt &&
-        clock.now() - record.lastPolledAt.getTime() < minIntervalMs(record.retryAfter)
-      ) {
-        await store.markPolled(record.id, now());
-        throw new SlowDown('Polling too frequently; increase the interval by 5 seconds.', {
-          headers: { 'retry-after': String(record.retryAfter + 5) },
-        });
-      }
-      const wait = Math.min(Math.max(0, Math.floor(waitSeconds)), maxWait);
-      const rounds = Math.floor((wait * 1000) / pollIntervalMs);
-      for (let i = 0; i < rounds; i++) {
-        await sleep(pollIntervalMs);
-        const next = await store.find(record.id);
-        if (!next || next.terminalAt !== null) throw new Gone('This pending request has ended.');
-        const answer = await settle(next);
+      await engine.checkPace(loaded);
+      // A new question (or answer) in the chat is news for a waiting agent too.
+      const record = await engine.awaitChange(
+        loaded,
+        waitSeconds,
+        (before, after) =>
+          before.status !== after.status || before.clarificationStep !== after.clarificationStep,
+      );
+      if (record !== loaded) {
+        const answer = await resultOf(record);
         if (answer) return answer;
-        const changed = next.status !== record.status || next.clarificationStep !== record.clarificationStep;
-        record = next;
-        if (changed) break;
       }
-      await store.markPolled(record.id, now());
-      const status = record.status === 'interacting' ? 'interacting' : 'pending';
-      // The code is repeated only until the person has opened it; afterwards it is spent (single use).
-      const offerCode = status === 'pending' && record.interactionCode !== null;
+      await engine.markPolled(record);
+      const status = engine.openStatus(record);
       const question = openQuestion(record);
       if (question !== undefined) {
         // §Clarification Required: the question, and how long the agent has to answer it.
@@ -391,40 +282,28 @@ export function createPendingService(deps: PendingServiceDeps): PendingService {
           body: { clarification: question.question, timeout },
         };
       }
+      const requirement = engine.offeredRequirement(record);
       return {
         kind: 'pending',
         status,
         retryAfter: record.retryAfter,
-        ...(offerCode ? { requirement: requirementFor(record.interactionCode!) } : {}),
+        ...(requirement ? { requirement } : {}),
       };
     },
 
-    async cancel(record) {
-      if (!(await store.finish(record.id, now(), 'cancelled')))
-        throw new Gone('This pending request has ended.');
+    cancel(record) {
+      return engine.finishOrGone(record.id, 'cancelled');
     },
 
-    async lookupCode(input) {
-      const normalized = normalizeInteractionCode(input);
-      if (normalized === undefined) return { kind: 'unknown' };
-      const record = await store.findByCode(normalized);
-      if (!record) return { kind: 'unknown' };
-      if (record.terminalAt !== null || !isOpen(record.status)) return { kind: 'consumed', record };
-      if (now() >= record.expiresAt) return { kind: 'expired', record };
-      if (record.codeConsumedAt !== null) return { kind: 'consumed', record };
-      return { kind: 'open', record };
-    },
-
-    consumeCode(record, personId, callbackUrl) {
-      return store.consumeCode(record.id, personId, now(), callbackUrl);
-    },
+    lookupCode: engine.lookupCode,
+    consumeCode: engine.consumeCode,
 
     deny(record, personId) {
       return store.decide(record.id, personId, 'denied');
     },
 
     async findHeldBy(id, personId) {
-      const record = PENDING_ID.test(id) ? await store.find(id) : undefined;
+      const record = await engine.find(id);
       return record?.personId === personId ? record : undefined;
     },
 
@@ -433,7 +312,7 @@ export function createPendingService(deps: PendingServiceDeps): PendingService {
     },
 
     async findInteraction(id, personId) {
-      const record = PENDING_ID.test(id) ? await store.find(id) : undefined;
+      const record = await engine.find(id);
       if (!record || record.personId !== personId || record.status !== 'interacting') return undefined;
       if (record.terminalAt !== null || now() >= record.expiresAt) return undefined;
       return record;

@@ -1,3 +1,4 @@
+import { createPendingRowStore } from '@aauth-ref/fastify';
 import type { Prisma } from '../generated/prisma/client.js';
 import type {
   ClarificationState,
@@ -56,31 +57,7 @@ export function createPrismaPendingStore(prisma: PrismaClient): PendingStore {
         },
       });
     },
-    async find(id) {
-      const row = await prisma.pendingRequest.findUnique({ where: { id } });
-      return row ? toRecord(row) : undefined;
-    },
-    async findByCode(normalizedCode) {
-      const row = await prisma.pendingRequest.findUnique({ where: { interactionCode: normalizedCode } });
-      return row ? toRecord(row) : undefined;
-    },
-    async markPolled(id, at) {
-      await prisma.pendingRequest.updateMany({ where: { id }, data: { lastPolledAt: at } });
-    },
-    async finish(id, at, status) {
-      const result = await prisma.pendingRequest.updateMany({
-        where: { id, terminalAt: null },
-        data: { terminalAt: at, ...(status ? { status } : {}) },
-      });
-      return result.count === 1;
-    },
-    async consumeCode(id, personId, at, callbackUrl) {
-      const result = await prisma.pendingRequest.updateMany({
-        where: { id, status: 'pending', codeConsumedAt: null, terminalAt: null },
-        data: { status: 'interacting', codeConsumedAt: at, personId, callbackUrl },
-      });
-      return result.count === 1;
-    },
+    ...createPendingRowStore(prisma.pendingRequest, toRecord, 'personId'),
     async decide(id, personId, status) {
       const result = await prisma.pendingRequest.updateMany({
         where: { id, personId, status: 'interacting', terminalAt: null },

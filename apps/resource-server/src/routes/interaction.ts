@@ -1,14 +1,19 @@
 import {
-  allowFormAction,
+  codeEntryForm,
+  createCodeAttemptGuard,
+  createInteractionCodeEntry,
   formString,
   html,
+  INTERACTION_NOTICES,
+  type InteractionNotice,
   isAgentCallback,
   postForm,
+  readInteractionQuery,
+  redirectToCallback,
   submitButton,
-  textField,
 } from '@aauth-ref/fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type CallbackError, callbackTarget } from '../services/callback.js';
+import type { CallbackError } from '../services/callback.js';
 import type { DecidedStatus, PendingRecord } from '../services/pending-service.js';
 import type { AppContext } from './context.js';
 import { redirectToSignIn, sendRsPage } from './pages.js';
@@ -32,63 +37,33 @@ const ERROR_OF: Readonly<Record<Exclude<DecidedStatus, 'approved'>, CallbackErro
 
 export function registerInteractionRoutes(app: FastifyInstance, context: AppContext): void {
   const { sessions, pending, codeAttempts, clock } = context;
+  const codes = createInteractionCodeEntry(
+    pending,
+    createCodeAttemptGuard(codeAttempts.perUser, codeAttempts.perAddress),
+  );
 
+  const notice = (request: FastifyRequest, reply: FastifyReply, shown: InteractionNotice) => {
+    if (shown.retryAfter !== undefined) reply.header('retry-after', String(shown.retryAfter));
+    return sendRsPage(
+      context,
+      request,
+      reply,
+      shown.title,
+      html`<p>${shown.text}</p><p><a href="/interaction">Enter another code</a></p>`,
+      shown.status,
+    );
+  };
   const message = (
     request: FastifyRequest,
     reply: FastifyReply,
     title: string,
     text: string,
     status: number,
-  ) =>
-    sendRsPage(
-      context,
-      request,
-      reply,
-      title,
-      html`<p>${text}</p><p><a href="/interaction">Enter another code</a></p>`,
-      status,
-    );
-
-  const invalidCode = (request: FastifyRequest, reply: FastifyReply) =>
-    message(
-      request,
-      reply,
-      'Code not accepted',
-      'This code is not valid or has already been used (invalid_code). Ask the agent for a new one.',
-      410,
-    );
-
-  async function isThrottled(request: FastifyRequest, userId: string): Promise<boolean> {
-    const decisions = await Promise.all([
-      codeAttempts.perUser.check(userId),
-      codeAttempts.perAddress.check(request.ip),
-    ]);
-    return decisions.some((d) => !d.allowed);
-  }
-
-  async function recordFailedCode(request: FastifyRequest, userId: string): Promise<void> {
-    await Promise.all([codeAttempts.perUser.record(userId), codeAttempts.perAddress.record(request.ip)]);
-  }
-
-  const callbackRefused = (request: FastifyRequest, reply: FastifyReply) =>
-    message(
-      request,
-      reply,
-      'Callback not allowed',
-      "The return address given with this code is not the agent's.",
-      400,
-    );
+  ) => notice(request, reply, { title, text, status });
 
   /** §User Interaction: the callback "is constructed from the agent's `callback_endpoint` metadata". */
   function isCallbackOf(record: PendingRecord, callback: string): Promise<boolean> {
     return isAgentCallback(context.keys, record.agentIss, callback);
-  }
-
-  function redirectToCallback(reply: FastifyReply, callbackUrl: string, error?: CallbackError) {
-    const target = callbackTarget(callbackUrl, error);
-    // Browsers apply form-action to the redirect that follows a form submission.
-    allowFormAction(reply, target.origin);
-    return reply.redirect(target.href, 303);
   }
 
   async function sendConsent(request: FastifyRequest, reply: FastifyReply, record: PendingRecord) {
@@ -113,59 +88,25 @@ ${form}`;
   }
 
   app.get('/interaction', async (request, reply) => {
-    const query = request.query as Record<string, unknown>;
-    const code = typeof query.code === 'string' ? query.code : undefined;
-    const callback = typeof query.callback === 'string' ? query.callback : undefined;
-    if (code === undefined || code === '') {
-      const body = html`<form method="get" action="/interaction">
-${textField({ name: 'code', label: 'Code', hint: 'The code your agent shows you, for example ABCD-1234.', autocomplete: 'off', required: true, maxlength: 64 })}
-${submitButton('Continue')}
-</form>`;
-      return sendRsPage(context, request, reply, 'Enter your code', body);
-    }
+    const { code, callback } = readInteractionQuery(request.query);
+    if (code === undefined) return sendRsPage(context, request, reply, 'Enter your code', codeEntryForm());
     const session = await sessions.current(request);
     // Sign-in first: nothing about the code is looked up for an anonymous browser.
     if (!session) return redirectToSignIn(request, reply);
     const userId = session.personId;
-    if (await isThrottled(request, userId)) {
-      reply.header('retry-after', '900');
-      return message(
-        request,
-        reply,
-        'Too many attempts',
-        'Too many codes were not accepted (invalid_code). Wait a while before trying again.',
-        429,
-      );
-    }
-    const found = await pending.lookupCode(code);
-    if (found.kind === 'unknown') {
-      await recordFailedCode(request, userId);
-      return invalidCode(request, reply);
-    }
+    const found = await codes.resolve(code, userId, request.ip);
+    if (found.kind === 'throttled') return notice(request, reply, INTERACTION_NOTICES.throttled);
+    if (found.kind === 'invalid_code') return notice(request, reply, INTERACTION_NOTICES.invalidCode);
+    if (found.kind === 'held') return sendConsent(request, reply, found.record);
     // Checked before any branch that redirects: an expired code must not become an open redirect.
-    if (found.kind !== 'consumed' && callback !== undefined && !(await isCallbackOf(found.record, callback)))
-      return callbackRefused(request, reply);
+    if (callback !== undefined && !(await isCallbackOf(found.record, callback)))
+      return notice(request, reply, INTERACTION_NOTICES.callbackRefused);
     if (found.kind === 'expired') {
       if (callback !== undefined) return redirectToCallback(reply, callback, 'interaction_expired');
-      return message(
-        request,
-        reply,
-        'Code expired',
-        'This request has expired (expired). Ask the agent to start again.',
-        408,
-      );
+      return notice(request, reply, INTERACTION_NOTICES.expired);
     }
-    if (found.kind === 'consumed') {
-      // The account that opened it may reload the page; anyone else presenting a spent code is refused.
-      const mine = await pending.findInteraction(found.record.id, userId);
-      if (mine) return sendConsent(request, reply, mine);
-      await recordFailedCode(request, userId);
-      return invalidCode(request, reply);
-    }
-    if (!(await pending.consumeCode(found.record, userId, callback ?? null)))
-      return invalidCode(request, reply);
-    const opened = await pending.findInteraction(found.record.id, userId);
-    if (!opened) return invalidCode(request, reply);
+    const opened = await codes.claim(found.record, userId, callback ?? null);
+    if (!opened) return notice(request, reply, INTERACTION_NOTICES.invalidCode);
     return sendConsent(request, reply, opened);
   });
 
@@ -175,15 +116,7 @@ ${submitButton('Continue')}
     const id = formString(request.body, 'request') ?? '';
     const choice = formString(request.body, 'decision');
     const record = await pending.findInteraction(id, session.personId);
-    if (!record) {
-      return message(
-        request,
-        reply,
-        'Request closed',
-        'This request is no longer waiting for a decision.',
-        410,
-      );
-    }
+    if (!record) return notice(request, reply, INTERACTION_NOTICES.closed);
     const wanted: DecidedStatus | undefined =
       clock.now() >= record.expiresAt.getTime()
         ? 'expired'
@@ -209,15 +142,7 @@ ${submitButton('Continue')}
       if (reachable) await pending.decide(record, session.personId, 'failed').catch(() => false);
       decided = true;
     }
-    if (!decided) {
-      return message(
-        request,
-        reply,
-        'Request closed',
-        'This request is no longer waiting for a decision.',
-        410,
-      );
-    }
+    if (!decided) return notice(request, reply, INTERACTION_NOTICES.closed);
     request.log.info({ event: 'interaction.decided', status: wanted, error }, 'interaction decided');
     if (record.callbackUrl !== null) return redirectToCallback(reply, record.callbackUrl, error);
     const text =

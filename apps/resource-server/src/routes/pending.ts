@@ -9,7 +9,7 @@ import {
   r3OperationsInclude,
   serializeAAuthAccess,
 } from '@aauth-ref/core';
-import { type RouteAAuthConfig, replyPending } from '@aauth-ref/fastify';
+import { pendingLocation, type RouteAAuthConfig, replyOpenPoll } from '@aauth-ref/fastify';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { DEFAULT_NOTEBOOK, hasScopes, NOTES_READ } from '../scopes.js';
 import { readIssuedResourceToken, runHeldInvocation } from '../services/held-invocations.js';
@@ -99,7 +99,7 @@ export function registerPendingRoute(app: FastifyInstance, context: AppContext):
     const presented = presentedOf(request);
     if (presented === null) throw new Gone('unreachable: the route requires a signature');
     const record = await pending.loadForOwner(request.params.id, presented.keyThumbprint);
-    const location = request.url.split('?')[0]!;
+    const location = pendingLocation(request);
 
     if (record.kind === 'invocation') {
       const auth = presented.kind === 'auth' ? presented.claims : undefined;
@@ -157,14 +157,7 @@ export function registerPendingRoute(app: FastifyInstance, context: AppContext):
         }
       }
       await pending.pace(open);
-      const requirement = await offeredResourceToken(open);
-      const answer = pending.openAnswer(open, requirement);
-      return replyPending(reply, {
-        location,
-        retryAfter: answer.retryAfter,
-        ...(answer.requirement ? { requirement: answer.requirement } : {}),
-        body: { status: answer.status },
-      });
+      return replyOpenPoll(reply, location, pending.openAnswer(open, await offeredResourceToken(open)));
     }
 
     let open = await pending.settle(record);
@@ -195,12 +188,6 @@ export function registerPendingRoute(app: FastifyInstance, context: AppContext):
         .header('cache-control', 'no-store')
         .send({ status: 'authorized', scope });
     }
-    const answer = pending.openAnswer(open);
-    return replyPending(reply, {
-      location,
-      retryAfter: answer.retryAfter,
-      ...(answer.requirement ? { requirement: answer.requirement } : {}),
-      body: { status: answer.status },
-    });
+    return replyOpenPoll(reply, location, pending.openAnswer(open));
   });
 }

@@ -1,17 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import type { AAuthRequirement } from '@aauth-ref/core';
 import {
-  type AAuthRequirement,
-  Abandoned,
-  type Clock,
-  Denied,
-  Expired,
-  Gone,
-  generateInteractionCode,
-  NotFound,
-  normalizeInteractionCode,
-  ServerError,
-  SlowDown,
-} from '@aauth-ref/core';
+  createPendingEngine,
+  type CodeLookup as EngineCodeLookup,
+  generatePendingId,
+  type PendingCoreStore,
+  type PendingEngineOptions,
+} from '@aauth-ref/fastify';
 import type { NoteStore, PersonRef } from './ports.js';
 
 /**
@@ -132,15 +126,8 @@ export interface NewSessionTokenRow {
 }
 
 /** Persistence of pending requests; every conditional write reports whether it took effect. */
-export interface PendingStore {
+export interface PendingStore extends PendingCoreStore<PendingRecord> {
   insert(record: NewPendingRecord): Promise<void>;
-  find(id: string): Promise<PendingRecord | undefined>;
-  findByCode(normalizedCode: string): Promise<PendingRecord | undefined>;
-  markPolled(id: string, at: Date): Promise<void>;
-  /** Sets `terminalAt` (and `status` when given) unless already set. */
-  finish(id: string, at: Date, status?: PendingStatus): Promise<boolean>;
-  /** `pending` → `interacting`, bound to `userId`, unless the code was consumed already. */
-  consumeCode(id: string, userId: string, at: Date, callbackUrl: string | null): Promise<boolean>;
   /** `interacting` (held by `userId`) → the person's decision. */
   decide(id: string, userId: string, status: DecidedStatus): Promise<boolean>;
   setResourceToken(id: string, token: string, exp: Date): Promise<void>;
@@ -157,19 +144,8 @@ export interface PendingStore {
   ): Promise<InvocationResult | undefined>;
 }
 
-export interface PendingServiceDeps {
+export interface PendingServiceDeps extends PendingEngineOptions<PendingRecord> {
   readonly store: PendingStore;
-  readonly clock: Clock;
-  /** `{issuer}/interaction`: the `url` of `requirement=interaction`. */
-  readonly interactionUrl: string;
-  readonly ttlSeconds: number;
-  readonly retryAfterSeconds?: number;
-  /** Long-poll bound (default 30 s): `Prefer: wait=N` never holds a poll longer. */
-  readonly maxWaitSeconds?: number;
-  /** How often a long poll re-reads the record (default 250 ms). */
-  readonly pollIntervalMs?: number;
-  /** Real-time sleep between those reads (tests inject one that does not wait). */
-  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 /** What a poll of a still-open request owes the agent. */
@@ -180,31 +156,7 @@ export type OpenPoll = {
   readonly requirement?: AAuthRequirement;
 };
 
-export type CodeLookup =
-  | { readonly kind: 'unknown' }
-  | { readonly kind: 'consumed'; readonly record: PendingRecord }
-  | { readonly kind: 'expired'; readonly record: PendingRecord }
-  | { readonly kind: 'open'; readonly record: PendingRecord };
-
-const DEFAULT_RETRY_AFTER = 2;
-const DEFAULT_MAX_WAIT_SECONDS = 30;
-const DEFAULT_POLL_INTERVAL_MS = 250;
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const PENDING_ID = /^[A-Za-z0-9_-]{43}$/;
-
-/** 32 random bytes: 256 bits, far above §Pending URL Security's "unguessable". */
-export function generatePendingId(): string {
-  return randomBytes(32).toString('base64url');
-}
-
-/** The stored (normalized) code in the grouped form people read: `ABCD-EFGH`. */
-export function displayInteractionCode(code: string): string {
-  return code.match(/.{1,4}/g)?.join('-') ?? code;
-}
-
-export function isOpen(status: PendingStatus): status is 'pending' | 'interacting' {
-  return status === 'pending' || status === 'interacting';
-}
+export type CodeLookup = EngineCodeLookup<PendingRecord>;
 
 export interface PendingService {
   readonly store: PendingStore;
@@ -257,37 +209,27 @@ export interface PendingService {
 }
 
 export function createPendingService(deps: PendingServiceDeps): PendingService {
-  const { store, clock } = deps;
-  const retryAfter = deps.retryAfterSeconds ?? DEFAULT_RETRY_AFTER;
-  const maxWaitSeconds = deps.maxWaitSeconds ?? DEFAULT_MAX_WAIT_SECONDS;
-  const pollIntervalMs = deps.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
-  const sleep = deps.sleep ?? defaultSleep;
-  const now = () => new Date(clock.now());
-  // A poll a little early is tolerated: clients round and networks jitter (as at the PS).
-  const minIntervalMs = (seconds: number) => seconds * 1000 - Math.max(500, seconds * 200);
+  const { store } = deps;
+  const engine = createPendingEngine<PendingRecord>(deps);
 
-  const requirementFor = (code: string): AAuthRequirement => ({
-    requirement: 'interaction',
-    url: deps.interactionUrl,
-    code: displayInteractionCode(code),
-  });
-
-  async function finishOrGone(id: string, at: Date, status?: PendingStatus): Promise<void> {
-    if (!(await store.finish(id, at, status))) throw new Gone('This pending request has ended.');
+  /** An interaction or a held invocation created now, answered by its first `202`. */
+  async function insert(
+    fields: Omit<NewPendingRecord, 'id' | 'retryAfter' | 'lastPolledAt' | 'createdAt' | 'expiresAt'>,
+  ): Promise<string> {
+    const id = generatePendingId();
+    await store.insert({ id, ...fields, ...engine.newTimes() });
+    return id;
   }
 
   return {
     store,
-    retryAfterSeconds: retryAfter,
-    interactionUrl: deps.interactionUrl,
-    maxWaitSeconds,
+    retryAfterSeconds: engine.retryAfterSeconds,
+    interactionUrl: engine.interactionUrl,
+    maxWaitSeconds: engine.maxWaitSeconds,
 
     async createInteraction({ ownerJkt, agentIss, scope }) {
-      const at = now();
-      const code = normalizeInteractionCode(generateInteractionCode())!;
-      const id = generatePendingId();
-      await store.insert({
-        id,
+      const code = engine.newInteractionCode().normalized;
+      const id = await insert({
         kind: 'interaction',
         ownerJkt,
         interactionCode: code,
@@ -296,20 +238,12 @@ export function createPendingService(deps: PendingServiceDeps): PendingService {
         invocation: null,
         resourceToken: null,
         resourceTokenExp: null,
-        retryAfter,
-        // The creating 202 counts as the first answer for slow_down.
-        lastPolledAt: at,
-        createdAt: at,
-        expiresAt: new Date(at.getTime() + deps.ttlSeconds * 1000),
       });
-      return { id, requirement: requirementFor(code) };
+      return { id, requirement: engine.requirementFor(code) };
     },
 
     async createInvocation({ ownerJkt, invocation, resourceToken, resourceTokenExp }) {
-      const at = now();
-      const id = generatePendingId();
-      await store.insert({
-        id,
+      const id = await insert({
         kind: 'invocation',
         ownerJkt,
         interactionCode: null,
@@ -318,115 +252,41 @@ export function createPendingService(deps: PendingServiceDeps): PendingService {
         invocation,
         resourceToken,
         resourceTokenExp,
-        retryAfter,
-        lastPolledAt: at,
-        createdAt: at,
-        expiresAt: new Date(at.getTime() + deps.ttlSeconds * 1000),
       });
       return { id };
     },
 
-    async loadForOwner(id, ownerJkt) {
-      // §Pending URL Security: another key's pending URL is answered exactly like an unknown one.
-      const record = PENDING_ID.test(id) ? await store.find(id) : undefined;
-      if (!record || record.ownerJkt !== ownerJkt) throw new NotFound('No such pending request.');
-      return record;
-    },
-
-    async settle(record) {
-      if (record.terminalAt !== null) throw new Gone('This pending request has ended.');
-      const at = now();
-      if (isOpen(record.status) && at >= record.expiresAt) {
-        // §Polling Error Codes: the person opened the code but never decided → abandoned; else expired.
-        const status = record.status === 'interacting' ? 'abandoned' : 'expired';
-        await finishOrGone(record.id, at, status);
-        if (status === 'abandoned') throw new Abandoned('The person did not complete the interaction.');
-        throw new Expired('The pending request expired; start a new request.');
-      }
-      switch (record.status) {
-        case 'denied':
-          await finishOrGone(record.id, at);
-          throw new Denied('The person declined the request.');
-        case 'abandoned':
-          await finishOrGone(record.id, at);
-          throw new Abandoned('The person did not complete the interaction.');
-        case 'expired':
-          await finishOrGone(record.id, at);
-          throw new Expired('The interaction expired before the person completed it.');
-        case 'failed':
-          await finishOrGone(record.id, at);
-          throw new ServerError('The interaction could not be completed.');
-        case 'completed':
-          throw new Gone('This pending request has ended.');
-        default:
-          return record;
-      }
-    },
+    // Terminal records are returned too: a held invocation's result is replayed to the same auth token.
+    loadForOwner: (id, ownerJkt) => engine.loadForOwner(id, (record) => record.ownerJkt === ownerJkt),
+    settle: engine.settle,
 
     async pace(record) {
-      const at = now();
-      if (
-        record.lastPolledAt &&
-        at.getTime() - record.lastPolledAt.getTime() < minIntervalMs(record.retryAfter)
-      ) {
-        await store.markPolled(record.id, at);
-        throw new SlowDown('Polling too frequently; increase the interval by 5 seconds.', {
-          headers: { 'retry-after': String(record.retryAfter + 5) },
-        });
-      }
-      await store.markPolled(record.id, at);
+      await engine.checkPace(record);
+      await engine.markPolled(record);
     },
 
     async awaitChange(record, waitSeconds) {
-      const wait = Math.min(Math.max(0, Math.floor(waitSeconds)), maxWaitSeconds);
-      const rounds = Math.floor((wait * 1000) / pollIntervalMs);
-      if (rounds === 0) return record;
-      let current = record;
-      for (let i = 0; i < rounds; i++) {
-        await sleep(pollIntervalMs);
-        const next = await store.find(record.id);
-        if (!next) throw new Gone('This pending request has ended.');
-        current = next;
-        const changed = next.status !== record.status || next.terminalAt !== null;
-        if (changed || clock.now() >= next.expiresAt.getTime()) break;
-      }
-      await store.markPolled(record.id, now());
+      const current = await engine.awaitChange(record, waitSeconds);
+      // Records the poll once it answers, so the agent's `Retry-After` counts from that answer.
+      if (current !== record) await engine.markPolled(current);
       return current;
     },
 
     openAnswer(record, requirement) {
-      const status = record.status === 'interacting' ? 'interacting' : 'pending';
-      // The code is repeated only until the person has opened it; afterwards it is spent (single use).
-      const offered =
-        requirement ??
-        (status === 'pending' && record.interactionCode !== null
-          ? requirementFor(record.interactionCode)
-          : undefined);
+      const offered = requirement ?? engine.offeredRequirement(record);
       return {
         kind: 'pending',
-        status,
+        status: engine.openStatus(record),
         retryAfter: record.retryAfter,
         ...(offered ? { requirement: offered } : {}),
       };
     },
 
-    async lookupCode(input) {
-      const normalized = normalizeInteractionCode(input);
-      if (normalized === undefined) return { kind: 'unknown' };
-      const record = await store.findByCode(normalized);
-      if (!record) return { kind: 'unknown' };
-      if (record.terminalAt !== null || !isOpen(record.status)) return { kind: 'consumed', record };
-      if (now() >= record.expiresAt) return { kind: 'expired', record };
-      if (record.codeConsumedAt !== null) return { kind: 'consumed', record };
-      return { kind: 'open', record };
-    },
-
-    consumeCode(record, userId, callbackUrl) {
-      return store.consumeCode(record.id, userId, now(), callbackUrl);
-    },
+    lookupCode: engine.lookupCode,
+    consumeCode: engine.consumeCode,
 
     async findInteraction(id, userId) {
-      const record = PENDING_ID.test(id) ? await store.find(id) : undefined;
+      const record = await engine.find(id);
       if (record?.kind !== 'interaction' || record.userId !== userId) return undefined;
       if (record.status !== 'interacting' || record.terminalAt !== null) return undefined;
       return record;

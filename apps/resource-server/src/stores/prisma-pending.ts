@@ -1,3 +1,4 @@
+import { createPendingRowStore } from '@aauth-ref/fastify';
 import type { Prisma } from '../generated/prisma/client.js';
 import type {
   HeldInvocation,
@@ -64,31 +65,7 @@ export function createPrismaPendingStore(prisma: PrismaClient): PendingStore {
         },
       });
     },
-    async find(id) {
-      const row = await prisma.pendingRequest.findUnique({ where: { id } });
-      return row ? toRecord(row) : undefined;
-    },
-    async findByCode(code) {
-      const row = await prisma.pendingRequest.findUnique({ where: { interactionCode: code } });
-      return row ? toRecord(row) : undefined;
-    },
-    async markPolled(id, at) {
-      await prisma.pendingRequest.updateMany({ where: { id }, data: { lastPolledAt: at } });
-    },
-    async finish(id, at, status) {
-      const { count } = await prisma.pendingRequest.updateMany({
-        where: { id, terminalAt: null },
-        data: { terminalAt: at, ...(status === undefined ? {} : { status }) },
-      });
-      return count === 1;
-    },
-    async consumeCode(id, userId, at, callbackUrl) {
-      const { count } = await prisma.pendingRequest.updateMany({
-        where: { id, status: 'pending', codeConsumedAt: null, terminalAt: null },
-        data: { status: 'interacting', codeConsumedAt: at, userId, callbackUrl },
-      });
-      return count === 1;
-    },
+    ...createPendingRowStore(prisma.pendingRequest, toRecord, 'userId'),
     async decide(id, userId, status) {
       const { count } = await prisma.pendingRequest.updateMany({
         where: { id, userId, status: 'interacting', terminalAt: null },
