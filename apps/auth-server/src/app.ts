@@ -51,9 +51,9 @@ import {
 } from './stores/prisma-federation.js';
 import { createPrismaIssuedAuthTokenStore } from './stores/prisma-issued-tokens.js';
 import { createPrismaPendingStore } from './stores/prisma-pending-store.js';
-import { createPrismaPolicyStore } from './stores/prisma-policies.js';
 import { createPrismaRevocationStore } from './stores/prisma-revocation-store.js';
 import { createPrismaRevocationChecker } from './stores/prisma-revocations.js';
+import { createPrismaTokenFactsLookup } from './stores/prisma-token-facts.js';
 import { createAccessServerRetentionTasks } from './stores/retention.js';
 
 /** The committed Prisma migrations (also in the built image: `dist/` sits next to `prisma/`). */
@@ -127,9 +127,8 @@ export async function buildApp(config: AuthServerConfig, deps: AppDeps): Promise
       issuer,
       clock,
       verifier,
-      isRevoked: (iss, jti) => revocationChecker.isRevoked(iss, jti),
       resourceTokenMaxLifetimeSeconds: config.RESOURCE_TOKEN_MAX_LIFETIME_SECONDS,
-      policies: createPrismaPolicyStore(prisma),
+      facts: createPrismaTokenFactsLookup(prisma),
       pending,
       trust: federationStore,
       issue: createAuthTokenIssuer({
@@ -205,6 +204,7 @@ export async function buildApp(config: AuthServerConfig, deps: AppDeps): Promise
       tasks: createAccessServerRetentionTasks(deps.database, {
         pendingRetentionSeconds: config.PENDING_RETENTION_SECONDS,
         tokenRecordRetentionSeconds: config.TOKEN_RECORD_RETENTION_SECONDS,
+        auditRetentionSeconds: config.AUDIT_RETENTION_SECONDS,
       }),
       clock,
       logger: app.log,

@@ -1,4 +1,5 @@
 import {
+  auditRetentionEnvSpec,
   type CommonConfigOptions,
   defineEnvVar,
   type EnvSpec,
@@ -56,6 +57,8 @@ export const authServerEnvSpec = {
   }),
   // RETENTION_INTERVAL_SECONDS, PENDING_RETENTION_SECONDS, TOKEN_RECORD_RETENTION_SECONDS.
   ...retentionEnvSpec,
+  // AUDIT_RETENTION_SECONDS.
+  ...auditRetentionEnvSpec,
 } satisfies EnvSpec;
 
 export type AuthServerConfig = ServerConfig<typeof authServerEnvSpec>;

@@ -8,6 +8,7 @@ import { TEST_POLICY } from './support/policy.js';
 
 const PENDING_RETENTION_SECONDS = 60;
 const TOKEN_RECORD_RETENTION_SECONDS = 600;
+const AUDIT_RETENTION_SECONDS = 86_400;
 
 let t: TestApp;
 let sweeper: RetentionSweeper;
@@ -20,21 +21,27 @@ beforeAll(async () => {
       RETENTION_INTERVAL_SECONDS: '0',
       PENDING_RETENTION_SECONDS: String(PENDING_RETENTION_SECONDS),
       TOKEN_RECORD_RETENTION_SECONDS: String(TOKEN_RECORD_RETENTION_SECONDS),
+      AUDIT_RETENTION_SECONDS: String(AUDIT_RETENTION_SECONDS),
     },
   });
-  sweeper = createRetentionSweeper({
+  sweeper = createSweeper(t.config.AUDIT_RETENTION_SECONDS);
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+function createSweeper(auditRetentionSeconds: number): RetentionSweeper {
+  return createRetentionSweeper({
     tasks: createAccessServerRetentionTasks(t.database, {
       pendingRetentionSeconds: t.config.PENDING_RETENTION_SECONDS,
       tokenRecordRetentionSeconds: t.config.TOKEN_RECORD_RETENTION_SECONDS,
+      auditRetentionSeconds,
     }),
     clock: t.clock,
     logger: { debug() {}, error() {} },
     intervalMs: 0,
   });
-});
-afterAll(async () => {
-  await t?.close();
-});
+}
 
 const at = (offsetSeconds: number) => new Date(t.clock.now() + offsetSeconds * 1000);
 
@@ -62,6 +69,23 @@ function issued(jti: string, exp: Date) {
   };
 }
 
+/** An R3 audit entry on its own (it names a token by `jti`; the token record need not exist). */
+function r3Audit(jti: string, issuedAt: Date) {
+  return {
+    jti,
+    r3Uri: 'https://resource.example/r3/x',
+    r3S256: 'x',
+    ps: 'https://ps.example',
+    sub: 's',
+    agentJkt: 'jkt',
+    agentIss: 'https://agent.example',
+    agentSub: 'aauth:a@agent.example',
+    r3Granted: [],
+    proposal: false,
+    issuedAt,
+  };
+}
+
 describe('retention of the AS tables (docs/reliability.md, Retention)', () => {
   it('keeps a cancelled pending request for its retention past expiry (late poll → 410), then deletes it', async () => {
     const { id, path } = await startPending();
@@ -81,32 +105,15 @@ describe('retention of the AS tables (docs/reliability.md, Retention)', () => {
     expect((await sendAsPs(t, { method: 'GET', path })).statusCode).toBe(404);
   });
 
-  it('deletes issued tokens, sessions and revocations past retention; keeps R3-audited tokens and live rows', async () => {
+  it('deletes issued tokens (R3 ones too: their audit entry stays), sessions and revocations past retention; keeps live rows', async () => {
     await t.prisma.issuedAuthToken.createMany({
       data: [
         issued('iat-old', at(-(TOKEN_RECORD_RETENTION_SECONDS + 1))),
         issued('iat-kept', at(-(TOKEN_RECORD_RETENTION_SECONDS - 1))),
+        issued('iat-r3', at(-(TOKEN_RECORD_RETENTION_SECONDS + 1))),
       ],
     });
-    await t.prisma.issuedAuthToken.create({
-      data: {
-        ...issued('iat-r3', at(-(TOKEN_RECORD_RETENTION_SECONDS + 1))),
-        r3Audit: {
-          create: {
-            r3Uri: 'https://resource.example/r3/x',
-            r3S256: 'x',
-            ps: 'https://ps.example',
-            sub: 's',
-            agentJkt: 'jkt',
-            agentIss: 'https://agent.example',
-            agentSub: 'aauth:a@agent.example',
-            r3Granted: [],
-            proposal: false,
-            issuedAt: at(-7200),
-          },
-        },
-      },
-    });
+    await t.prisma.r3AuditRecord.create({ data: r3Audit('iat-r3', at(-7200)) });
     const person = await t.prisma.asPerson.create({
       data: { id: randomUUID(), username: `p-${randomUUID()}`, passwordHash: 'x', displayName: 'P' },
     });
@@ -128,7 +135,7 @@ describe('retention of the AS tables (docs/reliability.md, Retention)', () => {
     expect(report.failed).toEqual([]);
     const jtis = (rows: { jti: string }[]) => rows.map((r) => r.jti).sort();
     expect(jtis(await t.prisma.issuedAuthToken.findMany({ where: { jti: { startsWith: 'iat-' } } }))).toEqual(
-      ['iat-kept', 'iat-r3'],
+      ['iat-kept'],
     );
     expect(await t.prisma.r3AuditRecord.count({ where: { jti: 'iat-r3' } })).toBe(1);
     expect(
@@ -138,6 +145,37 @@ describe('retention of the AS tables (docs/reliability.md, Retention)', () => {
       'rv-no-exp',
       'rv-skew',
     ]);
+  });
+
+  it('keeps an R3 audit record AUDIT_RETENTION_SECONDS after issued_at; 0 keeps it forever', async () => {
+    await t.prisma.r3AuditRecord.createMany({
+      data: [
+        r3Audit('r3a-old', at(-(AUDIT_RETENTION_SECONDS + 1))),
+        r3Audit('r3a-kept', at(-(AUDIT_RETENTION_SECONDS - 1))),
+      ],
+    });
+    const forever = await createSweeper(0).sweep();
+    expect(forever.failed).toEqual([]);
+    expect(Object.keys(forever.deleted)).not.toContain('r3_audit_record');
+    const jtis = async () =>
+      (await t.prisma.r3AuditRecord.findMany({ where: { jti: { startsWith: 'r3a-' } } }))
+        .map((r) => r.jti)
+        .sort();
+    expect(await jtis()).toEqual(['r3a-kept', 'r3a-old']);
+
+    const report = await sweeper.sweep();
+    expect(report.failed).toEqual([]);
+    expect(report.deleted.r3_audit_record).toBe(1);
+    expect(await jtis()).toEqual(['r3a-kept']);
+  });
+
+  it('reads AUDIT_RETENTION_SECONDS (default 400 days; 0 allowed)', async () => {
+    const { loadConfig } = await import('../src/config.js');
+    expect(loadConfig({ AAUTH_DEV: '1', LOG_LEVEL: 'silent' }).AUDIT_RETENTION_SECONDS).toBe(34_560_000);
+    expect(
+      loadConfig({ AAUTH_DEV: '1', LOG_LEVEL: 'silent', AUDIT_RETENTION_SECONDS: '0' })
+        .AUDIT_RETENTION_SECONDS,
+    ).toBe(0);
   });
 
   it('the app schedules its sweeper from RETENTION_INTERVAL_SECONDS and stops it on close', async () => {

@@ -198,10 +198,10 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
     missionLog: missionStore,
     personTokens: createPrismaPersonTokenRecordStore(prisma),
     issuedAuthTokens: createPrismaIssuedAuthTokenStore(prisma),
+    directedSubjects: createPrismaDirectedSubjectStore(prisma),
   };
   const personTokens = createPersonTokenService({
     ...tokenDeps,
-    directedSubjects: createPrismaDirectedSubjectStore(prisma),
     resourceConsents: createPrismaResourceConsentStore(prisma),
     personTokenFacts: createPrismaPersonTokenFactsLookup(prisma),
   });
@@ -399,6 +399,7 @@ export async function buildApp(config: PersonServerConfig, deps: AppDeps): Promi
         pendingRetentionSeconds: config.PENDING_RETENTION_SECONDS,
         tokenRecordRetentionSeconds: config.TOKEN_RECORD_RETENTION_SECONDS,
         resourceTokenMaxLifetimeSeconds: config.RESOURCE_TOKEN_MAX_LIFETIME_SECONDS,
+        auditRetentionSeconds: config.AUDIT_RETENTION_SECONDS,
       }),
       clock,
       logger: app.log,

@@ -1,5 +1,6 @@
 import { isServerIdentifier } from '@aauth-ref/core';
 import {
+  auditRetentionEnvSpec,
   type CommonConfigOptions,
   defineEnvVar,
   type EnvSpec,
@@ -89,6 +90,8 @@ export const personServerEnvSpec = {
   }),
   // RETENTION_INTERVAL_SECONDS, PENDING_RETENTION_SECONDS, TOKEN_RECORD_RETENTION_SECONDS.
   ...retentionEnvSpec,
+  // AUDIT_RETENTION_SECONDS.
+  ...auditRetentionEnvSpec,
 } satisfies EnvSpec;
 
 export type PersonServerConfig = ServerConfig<typeof personServerEnvSpec>;

@@ -20,6 +20,7 @@ import {
 
 const PENDING_RETENTION_SECONDS = 60;
 const RESOURCE_TOKEN_MAX_LIFETIME_SECONDS = 300;
+const AUDIT_RETENTION_SECONDS = 86_400;
 
 let t: TestApp;
 let sweeper: RetentionSweeper;
@@ -33,25 +34,48 @@ beforeAll(async () => {
       PENDING_RETENTION_SECONDS: String(PENDING_RETENTION_SECONDS),
       TOKEN_RECORD_RETENTION_SECONDS: '0',
       RESOURCE_TOKEN_MAX_LIFETIME_SECONDS: String(RESOURCE_TOKEN_MAX_LIFETIME_SECONDS),
+      AUDIT_RETENTION_SECONDS: String(AUDIT_RETENTION_SECONDS),
     },
   });
-  sweeper = createRetentionSweeper({
-    tasks: createPersonServerRetentionTasks(t.database, {
-      pendingRetentionSeconds: t.config.PENDING_RETENTION_SECONDS,
-      tokenRecordRetentionSeconds: t.config.TOKEN_RECORD_RETENTION_SECONDS,
-      resourceTokenMaxLifetimeSeconds: t.config.RESOURCE_TOKEN_MAX_LIFETIME_SECONDS,
-    }),
-    clock: t.clock,
-    logger: { debug() {}, error() {} },
-    intervalMs: 0,
-  });
+  sweeper = createSweeper(t.config.AUDIT_RETENTION_SECONDS);
   personId = (await t.prisma.person.findUniqueOrThrow({ where: { username: 'alice' } })).id;
 });
 afterAll(async () => {
   await t?.close();
 });
 
+function createSweeper(auditRetentionSeconds: number): RetentionSweeper {
+  return createRetentionSweeper({
+    tasks: createPersonServerRetentionTasks(t.database, {
+      pendingRetentionSeconds: t.config.PENDING_RETENTION_SECONDS,
+      tokenRecordRetentionSeconds: t.config.TOKEN_RECORD_RETENTION_SECONDS,
+      resourceTokenMaxLifetimeSeconds: t.config.RESOURCE_TOKEN_MAX_LIFETIME_SECONDS,
+      auditRetentionSeconds,
+    }),
+    clock: t.clock,
+    logger: { debug() {}, error() {} },
+    intervalMs: 0,
+  });
+}
+
 const at = (offsetSeconds: number) => new Date(t.clock.now() + offsetSeconds * 1000);
+
+/** An R3 audit entry on its own (it names a token by `jti`; the token record need not exist). */
+function r3Audit(jti: string, issuedAt: Date) {
+  return {
+    jti,
+    r3Uri: 'https://resource.example/r3/x',
+    r3S256: 'x',
+    ps: 'http://localhost:3001',
+    sub: 'directed',
+    agentJkt: 'jkt',
+    agentIss: 'https://agent.example',
+    agentSub: 'aauth:a@agent.example',
+    r3Granted: [],
+    proposal: false,
+    issuedAt,
+  };
+}
 
 function enroll(durable: ReturnType<typeof newKey>) {
   return sendSigned(t, {
@@ -127,7 +151,7 @@ describe('retention of the PS tables (docs/reliability.md, Retention)', () => {
     expect(left.map((r) => r.jti).sort()).toEqual(['ptr-live', 'ptr-within']);
   });
 
-  it('deletes issued tokens, sessions, revocations, seen agent tokens and rate-limit attempts past retention; keeps R3-audited tokens', async () => {
+  it('deletes issued tokens (R3 ones too: their audit entry stays), sessions, revocations, seen agent tokens and rate-limit attempts past retention', async () => {
     const issued = (jti: string, exp: Date) => ({
       jti,
       iss: 'http://localhost:3001',
@@ -141,27 +165,9 @@ describe('retention of the PS tables (docs/reliability.md, Retention)', () => {
       exp,
     });
     await t.prisma.issuedAuthToken.createMany({
-      data: [issued('iat-old', at(-1)), issued('iat-live', at(60))],
+      data: [issued('iat-old', at(-1)), issued('iat-live', at(60)), issued('iat-r3', at(-1))],
     });
-    await t.prisma.issuedAuthToken.create({
-      data: {
-        ...issued('iat-r3', at(-1)),
-        r3Audit: {
-          create: {
-            r3Uri: 'https://resource.example/r3/x',
-            r3S256: 'x',
-            ps: 'http://localhost:3001',
-            sub: 'directed',
-            agentJkt: 'jkt',
-            agentIss: 'https://agent.example',
-            agentSub: 'aauth:a@agent.example',
-            r3Granted: [],
-            proposal: false,
-            issuedAt: at(-7200),
-          },
-        },
-      },
-    });
+    await t.prisma.r3AuditRecord.create({ data: r3Audit('iat-r3', at(-7200)) });
     await t.prisma.issuedAgentToken.createMany({
       data: [
         { jti: 'iag-old', sub: 's', cnfJkt: 'jkt', issuedAt: at(-7200), expiresAt: at(-1) },
@@ -198,7 +204,7 @@ describe('retention of the PS tables (docs/reliability.md, Retention)', () => {
     expect(report.failed).toEqual([]);
     const jtis = (rows: { jti: string }[]) => rows.map((r) => r.jti).sort();
     expect(jtis(await t.prisma.issuedAuthToken.findMany({ where: { jti: { startsWith: 'iat-' } } }))).toEqual(
-      ['iat-live', 'iat-r3'],
+      ['iat-live'],
     );
     expect(await t.prisma.r3AuditRecord.count({ where: { jti: 'iat-r3' } })).toBe(1);
     expect(
@@ -215,6 +221,63 @@ describe('retention of the PS tables (docs/reliability.md, Retention)', () => {
       'sat-live',
     ]);
     expect(await t.prisma.rateLimitAttempt.count({ where: { scope: 'retention' } })).toBe(1);
+  });
+
+  it('keeps audit rows (R3 audit records, governance log, security log) AUDIT_RETENTION_SECONDS after they were written', async () => {
+    await t.prisma.r3AuditRecord.createMany({
+      data: [
+        r3Audit('r3a-old', at(-(AUDIT_RETENTION_SECONDS + 1))),
+        r3Audit('r3a-kept', at(-(AUDIT_RETENTION_SECONDS - 1))),
+      ],
+    });
+    const governance = (kind: string, createdAt: Date) => ({
+      agentIss: 'https://agent.example',
+      agentSub: 'aauth:a@agent.example',
+      kind,
+      detail: {},
+      createdAt,
+    });
+    await t.prisma.governanceLogEntry.createMany({
+      data: [
+        governance('retention-old', at(-(AUDIT_RETENTION_SECONDS + 1))),
+        governance('retention-kept', at(-(AUDIT_RETENTION_SECONDS - 1))),
+      ],
+    });
+    const security = (event: string, createdAt: Date) => ({ id: randomUUID(), event, detail: {}, createdAt });
+    await t.prisma.securityEvent.createMany({
+      data: [
+        security('retention.old', at(-(AUDIT_RETENTION_SECONDS + 1))),
+        security('retention.kept', at(-(AUDIT_RETENTION_SECONDS - 1))),
+      ],
+    });
+
+    const report = await sweeper.sweep();
+    expect(report.failed).toEqual([]);
+    expect(report.deleted.r3_audit_record).toBeGreaterThanOrEqual(1);
+    const jtis = (rows: { jti: string }[]) => rows.map((r) => r.jti).sort();
+    expect(jtis(await t.prisma.r3AuditRecord.findMany({ where: { jti: { startsWith: 'r3a-' } } }))).toEqual([
+      'r3a-kept',
+    ]);
+    expect(
+      (await t.prisma.governanceLogEntry.findMany({ where: { kind: { startsWith: 'retention-' } } })).map(
+        (r) => r.kind,
+      ),
+    ).toEqual(['retention-kept']);
+    expect(
+      (await t.prisma.securityEvent.findMany({ where: { event: { startsWith: 'retention.' } } })).map(
+        (r) => r.event,
+      ),
+    ).toEqual(['retention.kept']);
+  });
+
+  it('AUDIT_RETENTION_SECONDS=0 keeps audit rows forever', async () => {
+    await t.prisma.r3AuditRecord.create({ data: r3Audit('r3a-ancient', at(-10 * 366 * 24 * 3600)) });
+    const report = await createSweeper(0).sweep();
+    expect(report.failed).toEqual([]);
+    expect(Object.keys(report.deleted)).not.toContain('r3_audit_record');
+    expect(Object.keys(report.deleted)).not.toContain('governance_log_entry');
+    expect(Object.keys(report.deleted)).not.toContain('security_event');
+    expect(await t.prisma.r3AuditRecord.count({ where: { jti: 'r3a-ancient' } })).toBe(1);
   });
 
   it('keeps enrollment rows: only approvals write one, and a denied enrollment leaves only its pending request, swept like the others', async () => {
@@ -272,11 +335,19 @@ describe('retention of the PS tables (docs/reliability.md, Retention)', () => {
     expect(refused.json().error).toBe('forbidden');
   });
 
-  it('reads its settings from the environment (defaults: 60 s sweeps, 1 h pending, 24 h token records)', async () => {
+  it('reads its settings from the environment (defaults: 60 s sweeps, 1 h pending, 24 h token records, 400 d audit)', async () => {
     const { loadConfig } = await import('../src/config.js');
     const config = loadConfig({ AAUTH_DEV: '1', LOG_LEVEL: 'silent' });
     expect(config.RETENTION_INTERVAL_SECONDS).toBe(60);
     expect(config.PENDING_RETENTION_SECONDS).toBe(3600);
     expect(config.TOKEN_RECORD_RETENTION_SECONDS).toBe(86_400);
+    expect(config.AUDIT_RETENTION_SECONDS).toBe(34_560_000);
+    expect(
+      loadConfig({ AAUTH_DEV: '1', LOG_LEVEL: 'silent', AUDIT_RETENTION_SECONDS: '0' })
+        .AUDIT_RETENTION_SECONDS,
+    ).toBe(0);
+    expect(() => loadConfig({ AAUTH_DEV: '1', LOG_LEVEL: 'silent', AUDIT_RETENTION_SECONDS: '-1' })).toThrow(
+      /AUDIT_RETENTION_SECONDS/,
+    );
   });
 });

@@ -13,7 +13,7 @@
  * are seen at work within minutes: agent tokens live `SOAK_TOKEN_LIFETIME_SECONDS` (default 120; the
  * person and auth tokens are capped by them) and agents renew before `exp`, alice approving the R3
  * write again; the servers sweep every `SOAK_RETENTION_INTERVAL_SECONDS` (default 10) and keep token
- * records and pending requests `SOAK_RETENTION_SECONDS` (default 60, the servers' minimum for
+ * records, audit records and pending requests `SOAK_RETENTION_SECONDS` (default 60, the servers' minimum for
  * pending requests) past their end. At the end each table gets a bounded yes/no
  * (`src/faults/table-growth.ts`).
  */
@@ -65,9 +65,15 @@ function shortLifetimeEnv(): ServerEnv {
     PENDING_RETENTION_SECONDS: seconds,
     PENDING_TTL_SECONDS: seconds,
   };
+  // The PS and AS keep audit records (R3 audit entries, the PS's security log) this long after writing.
+  const issuer = {
+    ...common,
+    RESOURCE_TOKEN_MAX_LIFETIME_SECONDS: seconds,
+    AUDIT_RETENTION_SECONDS: seconds,
+  };
   return {
-    'person-server': { ...common, RESOURCE_TOKEN_MAX_LIFETIME_SECONDS: seconds },
-    'auth-server': { ...common, RESOURCE_TOKEN_MAX_LIFETIME_SECONDS: seconds },
+    'person-server': issuer,
+    'auth-server': issuer,
     'resource-server': { ...common, RESOURCE_TOKEN_TTL_SECONDS: seconds },
   };
 }
@@ -103,22 +109,20 @@ interface TableSpec {
 }
 const EXPIRING: TableSpec = { kind: 'expiring' };
 const CONFIGURATION: TableSpec = { kind: 'kept', why: 'one row per agent or person, not per request' };
-const R3_AUDIT =
-  'kept with its R3 audit record (R3 §Audit Log Integrity; docs/reliability.md, *Retention*): every auth token of the mix is issued against an R3 document';
 const TABLES: Readonly<Record<ServerApp, Readonly<Record<string, TableSpec>>>> = {
   'person-server': {
     pending_request: EXPIRING,
     replay_entry: EXPIRING,
     person_token_record: EXPIRING,
-    issued_auth_token: { kind: 'kept', why: R3_AUDIT },
-    r3_audit_record: { kind: 'kept', why: R3_AUDIT },
+    issued_auth_token: EXPIRING,
+    r3_audit_record: EXPIRING,
     seen_agent_token: EXPIRING,
     issued_agent_token: EXPIRING,
     web_session: EXPIRING,
     rate_limit_attempt: EXPIRING,
     agent_binding: CONFIGURATION,
     enrollment: CONFIGURATION,
-    security_event: { kind: 'kept', why: 'the security log' },
+    security_event: EXPIRING,
   },
   'resource-server': {
     pending_request: EXPIRING,
@@ -135,6 +139,7 @@ const TABLES: Readonly<Record<ServerApp, Readonly<Record<string, TableSpec>>>> =
     pending_request: EXPIRING,
     replay_entry: EXPIRING,
     issued_auth_token: EXPIRING,
+    r3_audit_record: EXPIRING,
   },
 };
 

@@ -1,5 +1,6 @@
 import type { Queryable } from '@aauth-ref/db';
 import {
+  createAuditRetentionTasks,
   createCommonRetentionTasks,
   createIssuedAuthTokenRetentionTask,
   createPendingRetentionTask,
@@ -12,13 +13,15 @@ export interface AccessServerRetentionSettings {
   readonly pendingRetentionSeconds: number;
   /** `TOKEN_RECORD_RETENTION_SECONDS`: records of issued auth tokens past their `exp`. */
   readonly tokenRecordRetentionSeconds: number;
+  /** `AUDIT_RETENTION_SECONDS`: R3 audit records after `issued_at`; `0` keeps them forever. */
+  readonly auditRetentionSeconds: number;
 }
 
 export { REVOCATION_SKEW_SECONDS } from '@aauth-ref/fastify';
 
 /**
- * The AS tables that grow per request, each with its cutoff. Auth tokens with an R3 audit record are
- * kept (R3 §Audit Log Integrity; deleting the token would cascade to its audit record); trust,
+ * The AS tables that grow per request, each with its cutoff. R3 audit records (R3 §Audit Log
+ * Integrity) outlive the token records they name and are kept `AUDIT_RETENTION_SECONDS`; trust,
  * policies, persons, bindings and billing relationships are configuration and are kept.
  */
 export function createAccessServerRetentionTasks(
@@ -33,6 +36,9 @@ export function createAccessServerRetentionTasks(
       keepSeconds: settings.pendingRetentionSeconds,
     }),
     createIssuedAuthTokenRetentionTask(db, settings.tokenRecordRetentionSeconds),
+    ...createAuditRetentionTasks(db, settings.auditRetentionSeconds, [
+      { table: 'r3_audit_record', key: ['jti'], column: 'issued_at' },
+    ]),
     ...createCommonRetentionTasks(db),
   ];
 }

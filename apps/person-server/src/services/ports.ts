@@ -238,7 +238,7 @@ export interface R3AuditEntry {
 }
 
 export interface IssuedAuthTokenStore {
-  /** With `r3`, the audit entry is written in the same statement: both or neither. */
+  /** With `r3`, the audit entry is written in the same transaction: both or neither. */
   insert(record: IssuedAuthTokenRecord, r3?: R3AuditEntry): Promise<void>;
   findByJti(jti: string): Promise<IssuedAuthTokenRecord | undefined>;
 }

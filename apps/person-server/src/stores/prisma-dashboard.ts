@@ -103,7 +103,6 @@ export function createPrismaDashboardStore(prisma: PrismaClient, issuer: string)
             aud: true,
             scope: true,
             exp: true,
-            r3Audit: { select: { r3S256: true, r3Granted: true, r3PerCall: true, proposal: true } },
           },
           orderBy: { exp: 'asc' },
           take: LIST_LIMIT,
@@ -115,6 +114,17 @@ export function createPrismaDashboardStore(prisma: PrismaClient, issuer: string)
           take: LIST_LIMIT,
         }),
       ]);
+      // The audit entry names its token by `jti` (no relation: it outlives the token record).
+      const audits = new Map(
+        auth.length === 0
+          ? []
+          : (
+              await prisma.r3AuditRecord.findMany({
+                where: { jti: { in: auth.map((row) => row.jti) } },
+                select: { jti: true, r3S256: true, r3Granted: true, r3PerCall: true, proposal: true },
+              })
+            ).map((row) => [row.jti, row]),
+      );
       const revoked =
         person.length === 0
           ? new Set<string>()
@@ -127,25 +137,28 @@ export function createPrismaDashboardStore(prisma: PrismaClient, issuer: string)
               ).map((row) => row.jti),
             );
       const tokens: IssuedTokenView[] = [
-        ...auth.map((row) => ({
-          kind: 'auth' as const,
-          jti: row.jti,
-          agentIss: row.agentIss,
-          agentSub: row.agentSub,
-          resource: row.aud,
-          scope: row.scope,
-          exp: row.exp,
-          ...(row.r3Audit === null
-            ? {}
-            : {
-                r3: {
-                  s256: row.r3Audit.r3S256,
-                  granted: row.r3Audit.r3Granted,
-                  perCall: row.r3Audit.r3PerCall,
-                  proposal: row.r3Audit.proposal,
-                },
-              }),
-        })),
+        ...auth.map((row) => {
+          const audit = audits.get(row.jti);
+          return {
+            kind: 'auth' as const,
+            jti: row.jti,
+            agentIss: row.agentIss,
+            agentSub: row.agentSub,
+            resource: row.aud,
+            scope: row.scope,
+            exp: row.exp,
+            ...(audit === undefined
+              ? {}
+              : {
+                  r3: {
+                    s256: audit.r3S256,
+                    granted: audit.r3Granted,
+                    perCall: audit.r3PerCall,
+                    proposal: audit.proposal,
+                  },
+                }),
+          };
+        }),
         ...person
           .filter((row) => !revoked.has(row.jti))
           .map((row) => ({

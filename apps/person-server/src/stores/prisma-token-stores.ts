@@ -171,19 +171,18 @@ export function createPrismaIssuedAuthTokenStore(prisma: PrismaClient): IssuedAu
         await prisma.issuedAuthToken.create({ data: { ...record } });
         return;
       }
-      // A nested create is one transaction: no R3 token is recorded without its audit entry.
-      await prisma.issuedAuthToken.create({
-        data: {
-          ...record,
-          r3Audit: {
-            create: {
-              ...r3,
-              r3Granted: r3.r3Granted as Prisma.InputJsonValue,
-              r3PerCall: r3.r3PerCall === null ? Prisma.DbNull : (r3.r3PerCall as Prisma.InputJsonValue),
-            },
+      // One transaction: no R3 token is recorded without its audit entry (R3 §Audit Log Integrity).
+      await prisma.$transaction([
+        prisma.issuedAuthToken.create({ data: { ...record } }),
+        prisma.r3AuditRecord.create({
+          data: {
+            ...r3,
+            jti: record.jti,
+            r3Granted: r3.r3Granted as Prisma.InputJsonValue,
+            r3PerCall: r3.r3PerCall === null ? Prisma.DbNull : (r3.r3PerCall as Prisma.InputJsonValue),
           },
-        },
-      });
+        }),
+      ]);
     },
     async findByJti(jti) {
       return (await prisma.issuedAuthToken.findUnique({ where: { jti } })) ?? undefined;

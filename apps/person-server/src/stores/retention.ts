@@ -1,5 +1,6 @@
 import type { Queryable } from '@aauth-ref/db';
 import {
+  createAuditRetentionTasks,
   createCommonRetentionTasks,
   createExpiryRetentionTask,
   createIssuedAuthTokenRetentionTask,
@@ -15,6 +16,8 @@ export interface PersonServerRetentionSettings {
   readonly tokenRecordRetentionSeconds: number;
   /** `RESOURCE_TOKEN_MAX_LIFETIME_SECONDS`: the floor for person-token records (§Person Token Endpoint). */
   readonly resourceTokenMaxLifetimeSeconds: number;
+  /** `AUDIT_RETENTION_SECONDS`: audit rows after they were written; `0` keeps them forever. */
+  readonly auditRetentionSeconds: number;
 }
 
 export { REVOCATION_SKEW_SECONDS } from '@aauth-ref/fastify';
@@ -22,11 +25,12 @@ export { REVOCATION_SKEW_SECONDS } from '@aauth-ref/fastify';
 export const RATE_LIMIT_RETENTION_SECONDS = 24 * 3600;
 
 /**
- * The PS tables that grow per request, each with its cutoff. Missions, their logs, the governance log
- * and security events are the audit record and are kept; so are auth tokens with an R3 audit record
- * (deleting the token would cascade to it). So are enrollments: a row is written only at a person's
- * approval (a pending or denied enrollment is a `pending_request`), and a revoked one is what keeps
- * its durable key refused at `/agent/enroll`.
+ * The PS tables that grow per request, each with its cutoff. The audit tables (R3 audit records, the
+ * governance log an agent's permission, audit and interaction requests write, the security log) are
+ * kept `AUDIT_RETENTION_SECONDS` after they were written, independent of what they name. Missions and
+ * their logs are kept: a mission is a person's approval and its log ends with it. So are enrollments: a
+ * row is written only at a person's approval (a pending or denied enrollment is a `pending_request`),
+ * and a revoked one is what keeps its durable key refused at `/agent/enroll`.
  */
 export function createPersonServerRetentionTasks(
   db: Queryable,
@@ -57,6 +61,11 @@ export function createPersonServerRetentionTasks(
       column: 'at',
       keepSeconds: RATE_LIMIT_RETENTION_SECONDS,
     }),
+    ...createAuditRetentionTasks(db, settings.auditRetentionSeconds, [
+      { table: 'r3_audit_record', key: ['jti'], column: 'issued_at' },
+      { table: 'governance_log_entry', key: ['id'], column: 'created_at' },
+      { table: 'security_event', key: ['id'], column: 'created_at' },
+    ]),
     ...createCommonRetentionTasks(db),
   ];
 }
