@@ -19,6 +19,7 @@ import {
   decodeClaims,
   openCode,
   requestAuthToken,
+  underMission,
 } from './support/token-flow.js';
 
 /**
@@ -160,34 +161,6 @@ function authToken(
 function grantWith(token: () => string): AsHandler {
   return (_call, reply) =>
     reply.code(200).header('cache-control', 'no-store').send({ auth_token: token(), expires_in: 3600 });
-}
-
-/**
- * Puts the bound agent's person token under a fresh active mission expiring in `seconds`, written
- * straight to the database: the mission flow itself is covered by missions.test.ts.
- */
-async function underMission(bound: BoundAgent, seconds: number): Promise<string> {
-  const s256 = `mission-${Math.random().toString(36).slice(2)}`;
-  const person = await t.prisma.person.findFirstOrThrow({ where: { username: 'alice' } });
-  const now = t.clock.now();
-  await t.prisma.mission.create({
-    data: {
-      s256,
-      blob: Buffer.from('{}'),
-      agentIss: otherAp.issuer,
-      agentSub: bound.agent.claims.sub,
-      personId: person.id,
-      status: 'active',
-      approvedAt: new Date(now),
-      expiresAt: new Date(now + seconds * 1000),
-      description: 'federation test mission',
-    },
-  });
-  await t.prisma.personTokenRecord.update({
-    where: { jti: bound.personToken.jti },
-    data: { missionS256: s256 },
-  });
-  return s256;
 }
 
 async function rejectedEvents(): Promise<number> {
@@ -504,7 +477,7 @@ describe('relayed steps (§AS Response, §Deferred Responses, §Polling Error Co
 
   it('under a mission: the relayed request and its outcome are in the mission log (§Mission Log)', async () => {
     const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
-    const s256 = await underMission(bound, 3600);
+    const s256 = await underMission(t, bound, 3600);
     handle = deferring(approval(5), (reply) =>
       reply.code(200).send({
         auth_token: makeAuthToken({
@@ -538,7 +511,7 @@ describe('relayed steps (§AS Response, §Deferred Responses, §Polling Error Co
 describe('four-party token request, continued', () => {
   it('under a mission: refuses a token outliving expires_at, logs the one that does not', async () => {
     const bound = await bindAgentWithPersonToken(t, otherAp, RESOURCE);
-    const s256 = await underMission(bound, 600);
+    const s256 = await underMission(t, bound, 600);
     const resourceToken = () =>
       makeResourceToken({
         issuer: resource,
@@ -637,7 +610,7 @@ describe('four-party token request, continued', () => {
     expect(await rejectedEvents()).toBe(before + 1);
     handle = grantWith(() => r3Token(r3.r3_s256));
     // Under a mission, the log names the R3 document by hash and the operations granted.
-    const mission = await underMission(bound, 3600);
+    const mission = await underMission(t, bound, 3600);
     const ok = await requestAuthToken(t, bound.agent, {
       resource_token: fourPartyRt(bound, { ...r3, mission_s256: mission }).jwt,
     });

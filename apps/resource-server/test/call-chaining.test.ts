@@ -344,8 +344,10 @@ describe('interaction chaining (§Interaction Chaining)', () => {
 });
 
 describe('call chaining: refusals are answers, never 500 (§Upstream Token Verification, docs/spec-decisions.md)', () => {
-  it('refuses an auth token issued by an access server with 403 forbidden before calling the PS (§Upstream Token Verification step 2)', async () => {
+  it('extends an auth token issued by an access server through the PS named in its ps claim (four-party, §Call Chaining)', async () => {
     const caller = newCaller();
+    const downstreamSub = s.ps.directedSub('alice', DOWNSTREAM);
+    await seedDownstreamNote(downstreamSub, 'four-party downstream note');
     // Four-party: the AS issued the caller's auth token (dwk aauth-access.json), naming the person's PS.
     const authToken = s.as.issue(
       'auth',
@@ -354,14 +356,35 @@ describe('call chaining: refusals are answers, never 500 (§Upstream Token Verif
     );
     expect(payloadOf(authToken).iss).toBe(AS);
     const response = await call(caller, authToken);
+    expect(response.statusCode).toBe(200);
+    expect(response.json().result.notes.map((note: { text: string }) => note.text)).toEqual([
+      'four-party downstream note',
+    ]);
+    // Routed by `ps`, the AS's token handed over as upstream_token; the downstream sub is the PS's own.
+    expect(s.ps.calls.map((c) => c.path)).toEqual(['/person', '/token']);
+    expect(s.ps.calls[0]!.body?.upstream_token).toBe(authToken);
+    const records = await s.downstream.prisma.authTokenRecord.findMany();
+    expect(records.map((record) => record.sub)).toEqual([downstreamSub]);
+  });
+
+  it('answers the PS refusing an access server token it did not broker with 403 forbidden naming the PS error', async () => {
+    const caller = newCaller();
+    const authToken = s.as.issue(
+      'auth',
+      { aud: UPSTREAM, ps: PS, sub: caller.sub, scope: 'notes.read', cnf: { jwk: caller.key.jwk } } as never,
+      { clock: s.clock, lifetimeSeconds: 3600 },
+    );
+    s.ps.refusal = {
+      status: 400,
+      error: 'invalid_request',
+      detail: 'The upstream_token was not brokered here.',
+    };
+    const response = await call(caller, authToken);
     expect(response.statusCode).toBe(403);
-    expect(response.headers['content-type']).toContain('application/problem+json');
     expect(response.headers['signature-error']).toBeUndefined();
-    const body = response.json();
-    expect(body.error).toBe('forbidden');
-    expect(body.detail).toContain('issued by the person server named in its ps claim');
-    expect(body.detail).toContain(AS);
-    expect(s.ps.calls).toHaveLength(0);
+    expect(response.json().error).toBe('forbidden');
+    expect(response.json().detail).toContain('The upstream_token was not brokered here.');
+    expect(s.ps.calls.map((c) => c.path)).toEqual(['/person']);
   });
 
   it('answers a PS 400 refusal of the person token request with 403 forbidden naming the PS error', async () => {

@@ -28,6 +28,7 @@ import type { FederatedFacts, FederationRelay, RelayAnswer } from './federation-
 import type {
   AgentBindingLookup,
   AgentRef,
+  DirectedSubjectStore,
   IssuedAuthTokenStore,
   MissionLog,
   MissionLookup,
@@ -59,9 +60,9 @@ import {
   missionNotAfter,
   type RequestingAgent,
   verifySubagentToken,
-  verifyUpstreamToken,
 } from './resource-token-check.js';
 import { type Platform, type PromptValue, parseAuthTokenParams } from './token-request-params.js';
+import { verifyUpstreamToken } from './upstream-token.js';
 
 /**
  * The auth token endpoint's three-party decisions (§PS Token Endpoint, §PS Response, §Auth Token
@@ -86,6 +87,8 @@ export interface AuthTokenServiceDeps {
   readonly personTokens: PersonTokenRecordStore;
   readonly scopeConsents: ScopeConsentStore;
   readonly issuedAuthTokens: IssuedAuthTokenStore;
+  /** §Upstream Token Verification: an AS's upstream `sub` is mapped back to the person here. */
+  readonly directedSubjects: Pick<DirectedSubjectStore, 'find'>;
   readonly securityEvents: SecurityEventLog;
   /** §Mission Log: token requests under a mission, with justification and decision. */
   readonly missionLog?: MissionLog;

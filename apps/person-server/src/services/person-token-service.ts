@@ -39,9 +39,9 @@ import {
   missionNotAfter,
   type RequestingAgent,
   verifySubagentToken,
-  verifyUpstreamToken,
 } from './resource-token-check.js';
 import { parsePersonTokenParams } from './token-request-params.js';
+import { verifyUpstreamToken } from './upstream-token.js';
 
 /**
  * The person token endpoint's decisions (§Person Token Endpoint, §Person Token Structure,

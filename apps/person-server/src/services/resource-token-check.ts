@@ -1,10 +1,7 @@
 import {
   type AgentTokenClaims,
-  type AuthTokenClaims,
   assertResourceTokenLifetime,
-  decodeJwtUnverified,
   InvalidAgentToken,
-  InvalidRequest,
   InvalidResourceToken,
   MissionNotFound,
   MissionTerminated,
@@ -17,7 +14,6 @@ import {
 } from '@aauth-ref/core';
 import type {
   AgentRef,
-  IssuedAuthTokenStore,
   MissionLookup,
   MissionRecord,
   PersonTokenRecord,
@@ -27,8 +23,8 @@ import type {
 
 /**
  * Checks of the tokens a PS token request carries: the resource token (§Resource Token Verification
- * steps 1–7 and the sub-agent variant), a `subagent_token` (§Parent-Mediated Authorization) and an
- * `upstream_token` (§Upstream Token Verification), plus the mission checks both endpoints share.
+ * steps 1–7 and the sub-agent variant) and a `subagent_token` (§Parent-Mediated Authorization), plus
+ * the mission checks both endpoints share. An `upstream_token` is `upstream-token.ts`'s.
  */
 
 /** The verified signer of a token request: the agent token from `Signature-Key` and the signing key. */
@@ -78,69 +74,6 @@ export async function verifySubagentToken(
     throw new InvalidAgentToken('The subagent_token does not name the signing agent as its parent_agent.');
   }
   return token;
-}
-
-export interface UpstreamTokenDeps {
-  /** This PS's issuer identifier. */
-  readonly issuer: string;
-  readonly verifier: TokenVerifier;
-  readonly issuedAuthTokens: IssuedAuthTokenStore;
-}
-
-export interface VerifiedUpstreamToken {
-  readonly claims: AuthTokenClaims;
-  /** The person the upstream authorization was issued for. */
-  readonly personId: string;
-}
-
-/**
- * §Upstream Token Verification for a PS: an auth token this PS issued (the only issuer it trusts for
- * call chaining), verified as an auth token with the intermediary in the place of the resource (`aud`
- * is the `iss` of the signer's agent token) and found in the PS's records, which name the person.
- * Its `cnf` is the original agent's key, not the intermediary's (§Four-Party: Call Chaining: it is the
- * token the agent presented upstream), so request-context binding by `cnf` does not apply. The table
- * has no code for an upstream token, so failures are `invalid_request` (docs/spec-decisions.md).
- */
-export async function verifyUpstreamToken(
-  deps: UpstreamTokenDeps,
-  jwt: string,
-  signer: RequestingAgent,
-): Promise<VerifiedUpstreamToken> {
-  let unverifiedIss: unknown;
-  try {
-    unverifiedIss = decodeJwtUnverified(jwt).payload.iss;
-  } catch (cause) {
-    throw new InvalidRequest('The upstream_token is not a JWT.', { cause });
-  }
-  // Step 2 first, so a token naming a foreign issuer costs no discovery.
-  if (unverifiedIss !== deps.issuer) {
-    throw new InvalidRequest('The upstream_token was not issued by this person server.');
-  }
-  let token: VerifiedToken<'auth'>;
-  try {
-    token = await deps.verifier.verify(jwt, { kinds: ['auth'] });
-  } catch (err) {
-    if (!(err instanceof TokenVerificationError)) throw err;
-    const detail =
-      err.reason === 'expired'
-        ? 'The upstream_token has expired.'
-        : 'The upstream_token is not a valid auth token.';
-    throw new InvalidRequest(detail, { cause: err });
-  }
-  const { claims } = token;
-  if (claims.aud !== signer.claims.iss) {
-    throw new InvalidRequest('The upstream_token was not issued to the signing agent.');
-  }
-  const record = await deps.issuedAuthTokens.findByJti(claims.jti);
-  if (
-    record === undefined ||
-    record.revokedAt !== null ||
-    record.sub !== claims.sub ||
-    record.aud !== claims.aud
-  ) {
-    throw new InvalidRequest('The upstream_token is not an authorization this person server holds.');
-  }
-  return { claims, personId: record.personId };
 }
 
 // --- Missions ------------------------------------------------------------------------------------------

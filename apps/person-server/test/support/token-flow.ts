@@ -88,6 +88,34 @@ export async function bindAgentWithPersonToken(
   return { agent, personToken: { jti: claims.jti, sub: claims.sub, tenant: claims.tenant } };
 }
 
+/**
+ * Puts the bound agent's person token under a fresh active mission of alice's expiring in `seconds`,
+ * written straight to the database: the mission flow itself is covered by missions.test.ts.
+ */
+export async function underMission(t: TestApp, bound: BoundAgent, seconds: number): Promise<string> {
+  const s256 = `mission-${Math.random().toString(36).slice(2)}`;
+  const person = await t.prisma.person.findFirstOrThrow({ where: { username: ALICE.username } });
+  const now = t.clock.now();
+  await t.prisma.mission.create({
+    data: {
+      s256,
+      blob: Buffer.from('{}'),
+      agentIss: bound.agent.claims.iss,
+      agentSub: bound.agent.claims.sub,
+      personId: person.id,
+      status: 'active',
+      approvedAt: new Date(now),
+      expiresAt: new Date(now + seconds * 1000),
+      description: 'test mission',
+    },
+  });
+  await t.prisma.personTokenRecord.update({
+    where: { jti: bound.personToken.jti },
+    data: { missionS256: s256 },
+  });
+  return s256;
+}
+
 export function mintResourceToken(
   t: TestApp,
   resource: TestIssuer,

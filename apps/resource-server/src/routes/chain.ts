@@ -73,7 +73,6 @@ export function registerChainRoutes(
     if (raw === undefined) throw new TypeError('a granted auth token decision without the token');
     return {
       token: raw,
-      iss: decision.auth.iss,
       ps: decision.auth.ps,
       sub: decision.auth.sub,
       callerJkt: request.aauth!.keyThumbprint,

@@ -178,9 +178,13 @@ function createStubPersonServer(
     } catch {
       return problem(400, 'invalid_request', 'upstream_token does not verify');
     }
-    const claims = verified.claims as { iss: string; aud: string; sub: string };
-    // §Upstream Token Verification step 2 and 3.
-    if (claims.iss !== PS) return problem(400, 'invalid_request', 'upstream_token not issued here');
+    const claims = verified.claims as { iss: string; aud: string; sub: string; ps: string; dwk: string };
+    // §Upstream Token Verification step 2 and 3: its own auth tokens, or an access server's naming this
+    // PS (four-party; the reference PS also requires its record of having brokered that very token).
+    const brokered = claims.iss === AS && claims.dwk === DWK.access && claims.ps === PS;
+    if (claims.iss !== PS && !brokered) {
+      return problem(400, 'invalid_request', 'upstream_token not issued here');
+    }
     if (claims.aud !== signer.iss)
       return problem(400, 'invalid_request', 'upstream_token aud is not the signer');
     const person = personOf(claims.sub);
