@@ -1,8 +1,6 @@
-import { DWK, R3_VOCABULARY } from '@aauth-ref/core';
-import { createStubR3Resource, type StubR3Resource } from '@aauth-ref/testkit';
+import type { StubR3Resource } from '@aauth-ref/testkit';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readPolicyDocument } from '../src/admin/queries.js';
-import { buildAccessServerMetadata } from '../src/metadata.js';
 import { evaluatePolicy, PolicyDocumentError, parsePolicyDocument } from '../src/services/policy.js';
 import { storePolicyDocument } from '../src/stores/prisma-policies.js';
 import {
@@ -16,6 +14,7 @@ import {
   type TestApp,
 } from './support/app-harness.js';
 import { TEST_POLICY } from './support/policy.js';
+import { createStubR3ResourceFor, MCP, R3_TEST_POLICY as POLICY } from './support/r3.js';
 
 /**
  * The AS as the four-party issuer of R3 auth tokens (draft-hardt-aauth-r3 §AS Processing steps 1–6,
@@ -23,41 +22,13 @@ import { TEST_POLICY } from './support/policy.js';
  * stub resource that serves documents only to requests signed by this AS (`jwks_uri`).
  */
 
-const MCP = R3_VOCABULARY.mcp;
-
-const POLICY = {
-  ...TEST_POLICY,
-  resources: {
-    [RESOURCE]: {
-      ...TEST_POLICY.resources[RESOURCE]!,
-      r3: {
-        fallback: 'omit' as const,
-        operations: [
-          { match: { tool: 'list_notes' }, effect: 'grant' as const },
-          { vocabulary: MCP, match: { tool: 'delete_note' }, effect: 'per-call' as const },
-          { match: { tool: 'drop_all' }, effect: 'deny' as const },
-        ],
-      },
-    },
-  },
-};
-
 let t: TestApp;
 let resource: StubR3Resource;
 beforeAll(async () => {
   t = await startTestApp({ policy: POLICY, r3Fetch: (url, request) => resource.fetch(url, request) });
 });
 beforeEach(() => {
-  resource = createStubR3Resource({
-    origin: RESOURCE,
-    clock: t.clock,
-    entitled: () => ({
-      issuer: AS_ISSUER,
-      dwk: DWK.access,
-      keys: t.keys.published,
-      metadata: buildAccessServerMetadata(AS_ISSUER),
-    }),
-  });
+  resource = createStubR3ResourceFor(t);
 });
 afterAll(async () => {
   await t?.close();

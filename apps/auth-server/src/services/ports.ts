@@ -3,10 +3,40 @@ import type { R3PolicyInput, ResourcePolicy } from './policy.js';
 
 /** What the services need from storage; the Prisma implementations live in `src/stores/`. */
 
-export interface PolicyStore {
-  findResourcePolicy(resource: string): Promise<ResourcePolicy | undefined>;
+/** A token by `(iss, jti)`, the key of revocation state (§Token Revocation). */
+export interface TokenRef {
+  readonly iss: string;
+  readonly jti: string;
+}
+
+export interface TokenFactsQuery {
+  readonly resource: string;
+  readonly ps: string;
+  readonly sub: string;
+  /** The request's agent token, when its revocation is to be read too. */
+  readonly agent?: TokenRef;
+  readonly subagent?: TokenRef;
+}
+
+/** What a token request's decision reads from storage; tokens not asked about read as not revoked. */
+export interface TokenFacts {
+  readonly policy: ResourcePolicy | undefined;
   /** §PS-AS Trust Establishment: "Pre-established". */
-  isTrustedPersonServer(ps: string): Promise<boolean>;
+  readonly psTrusted: boolean;
+  /** The person behind `(ps, sub)` has bound this PS here ("Interaction"). */
+  readonly bound: boolean;
+  /** The PS has a billing relationship here ("Payment"). */
+  readonly billing: boolean;
+  readonly agentRevoked: boolean;
+  readonly subagentRevoked: boolean;
+}
+
+/**
+ * The reads of a token request in one round trip (docs/benchmarks.md, *Auth server issuance*): the
+ * resource's policy, the PS's trust, and the revocation of the tokens the request carries.
+ */
+export interface TokenFactsLookup {
+  findTokenFacts(query: TokenFactsQuery): Promise<TokenFacts>;
 }
 
 /** One issued auth token as recorded (§Auth Token Structure, audit and revocation). */

@@ -1,10 +1,12 @@
 import {
+  type AgentTokenClaims,
   assertResourceTokenLifetime,
   type Clock,
   epochSeconds,
   InvalidAgentToken,
   InvalidRequest,
   InvalidResourceToken,
+  type ResourceTokenClaims,
   TokenVerificationError,
   type TokenVerifier,
   tokenFailureToBodyError,
@@ -72,13 +74,29 @@ async function verifyBodyToken<K extends 'agent' | 'resource'>(
   }
 }
 
-export interface TokenRequestDeps {
+/** The verified tokens whose stored state the request needs. */
+export interface TokenStateQuery {
+  readonly resource: ResourceTokenClaims;
+  readonly agent: AgentTokenClaims;
+  readonly subagent?: AgentTokenClaims;
+}
+
+/** Revocation by `(iss, jti)`: a token its provider revoked here is refused. */
+export interface TokenRevocationState {
+  readonly agentRevoked: boolean;
+  readonly subagentRevoked: boolean;
+}
+
+export interface TokenRequestDeps<S extends TokenRevocationState> {
   /** This AS's identifier. */
   readonly issuer: string;
   readonly clock: Clock;
   readonly verifier: TokenVerifier;
-  /** Revocation state by `(iss, jti)`: an agent token its provider revoked here is refused. */
-  readonly isRevoked: (iss: string, jti: string) => Promise<boolean>;
+  /**
+   * Reads the tokens' revocation once all are verified, together with whatever else the caller needs
+   * of the request's stored state (one round trip); handed back as `state`.
+   */
+  readonly readState: (tokens: TokenStateQuery) => Promise<S>;
   /** The longest resource-token lifetime accepted (default: the spec's 5 minutes). */
   readonly resourceTokenMaxLifetimeSeconds?: number;
 }
@@ -96,7 +114,7 @@ export interface VerifiedTokenRequest {
  * intermediary's agent token. The table has no code for it: `invalid_request` (docs/spec-decisions.md).
  */
 async function verifyUpstreamToken(
-  deps: TokenRequestDeps,
+  deps: TokenRequestDeps<TokenRevocationState>,
   jwt: string,
   signerPs: string,
   agent: VerifiedToken<'agent'>,
@@ -121,13 +139,13 @@ async function verifyUpstreamToken(
 
 /**
  * Verifies a token request from the PS `signerPs` (the verified `jwks_uri` `id`). Throws the 400 codes
- * of §Token Endpoint Error Codes.
+ * of §Token Endpoint Error Codes, in the order of the checks below whatever order the work is done in.
  */
-export async function verifyTokenRequest(
-  deps: TokenRequestDeps,
+export async function verifyTokenRequest<S extends TokenRevocationState>(
+  deps: TokenRequestDeps<S>,
   signerPs: string,
   params: TokenRequestParams,
-): Promise<VerifiedTokenRequest> {
+): Promise<VerifiedTokenRequest & { readonly state: S }> {
   const resource = await verifyBodyToken(deps.verifier, params.resource_token, 'resource');
   assertResourceTokenLifetime(resource.claims, deps.resourceTokenMaxLifetimeSeconds);
   // §Resource Token Verification step 4: aud is this AS (four-party).
@@ -145,17 +163,31 @@ export async function verifyTokenRequest(
       'The agent_token is a sub-agent token; send it as subagent_token with its parent as agent_token.',
     );
   }
-  if (await deps.isRevoked(agent.claims.iss, agent.claims.jti)) {
+  // The sub-agent token is verified before the one read of both tokens' revocation; its failure is
+  // thrown after the agent token's revocation, where the separate checks threw it.
+  const subagentResult =
+    params.subagent_token === undefined
+      ? undefined
+      : await verifyBodyToken(deps.verifier, params.subagent_token, 'agent').then(
+          (token) => ({ token }),
+          (error: unknown) => ({ error }),
+        );
+  const subagent = subagentResult && 'token' in subagentResult ? subagentResult.token : undefined;
+  const state = await deps.readState({
+    resource: resource.claims,
+    agent: agent.claims,
+    ...(subagent ? { subagent: subagent.claims } : {}),
+  });
+  if (state.agentRevoked) {
     throw new InvalidAgentToken('The agent token has been revoked.');
   }
-  let subagent: VerifiedToken<'agent'> | undefined;
-  if (params.subagent_token !== undefined) {
-    subagent = await verifyBodyToken(deps.verifier, params.subagent_token, 'agent');
+  if (subagentResult && 'error' in subagentResult) throw subagentResult.error;
+  if (subagent) {
     // §Parent-Mediated Authorization: the sub-agent's parent_agent names the agent_token's agent.
     if (subagent.claims.parent_agent !== agent.claims.sub) {
       throw new InvalidAgentToken('The subagent_token does not name the agent_token as its parent_agent.');
     }
-    if (await deps.isRevoked(subagent.claims.iss, subagent.claims.jti)) {
+    if (state.subagentRevoked) {
       throw new InvalidAgentToken('The sub-agent token has been revoked.');
     }
   }
@@ -172,7 +204,13 @@ export async function verifyTokenRequest(
     params.upstream_token === undefined
       ? undefined
       : await verifyUpstreamToken(deps, params.upstream_token, signerPs, agent);
-  return { resource, agent, ...(subagent ? { subagent } : {}), ...(upstream ? { upstream } : {}) };
+  return {
+    resource,
+    agent,
+    ...(subagent ? { subagent } : {}),
+    ...(upstream ? { upstream } : {}),
+    state,
+  };
 }
 
 /** The plain-JSON context issuing needs (kept in the pending row while the AS waits). */

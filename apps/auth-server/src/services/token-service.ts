@@ -28,7 +28,7 @@ import {
   type StepFields,
 } from './pending-store.js';
 import { evaluatePolicy, type PolicyDecision } from './policy.js';
-import type { GrantContext, PolicyStore, TrustStore } from './ports.js';
+import type { GrantContext, TokenFacts, TokenFactsLookup, TrustStore } from './ports.js';
 import { hasGrantExpired, parseTokenRequest, toGrantContext, verifyTokenRequest } from './token-request.js';
 
 /**
@@ -41,11 +41,12 @@ export interface TokenServiceDeps {
   readonly issuer: string;
   readonly clock: Clock;
   readonly verifier: TokenVerifier;
-  readonly isRevoked: (iss: string, jti: string) => Promise<boolean>;
   /** The longest resource-token lifetime accepted (§Resource Token Structure; default 5 minutes). */
   readonly resourceTokenMaxLifetimeSeconds?: number;
-  readonly policies: PolicyStore;
+  /** The policy, trust and revocation reads of a decision, in one round trip. */
+  readonly facts: TokenFactsLookup;
   readonly pending: PendingStore;
+  /** The external events a waiting request polls for (a binding, a payment). */
   readonly trust: TrustStore;
   readonly issue: AuthTokenIssuer;
   /** Lifetime of a pending request, seconds. */
@@ -150,13 +151,15 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     };
   }
 
-  async function decide(context: GrantContext, record?: PendingRecord): Promise<PolicyDecision> {
-    const [policy, psTrusted, bound, billing] = await Promise.all([
-      deps.policies.findResourcePolicy(context.resource),
-      deps.policies.isTrustedPersonServer(context.ps),
-      deps.trust.isBound(context.ps, context.sub),
-      deps.trust.hasBilling(context.ps),
-    ]);
+  /** Decides on `facts` read with the request's verification, or reads them now (a pending request). */
+  async function decide(
+    context: GrantContext,
+    record?: PendingRecord,
+    facts?: TokenFacts,
+  ): Promise<PolicyDecision> {
+    const { policy, psTrusted, bound, billing } =
+      facts ??
+      (await deps.facts.findTokenFacts({ resource: context.resource, ps: context.ps, sub: context.sub }));
     return evaluatePolicy(policy, {
       ps: context.ps,
       psTrusted,
@@ -367,12 +370,20 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
   return {
     async requestToken(ps, body) {
       const params = parseTokenRequest(body);
-      const verified = await verifyTokenRequest(
+      const { state: facts, ...verified } = await verifyTokenRequest(
         {
           issuer: deps.issuer,
           clock,
           verifier: deps.verifier,
-          isRevoked: deps.isRevoked,
+          // The context's resource, ps and sub are the resource token's iss, ps and sub.
+          readState: ({ resource, agent, subagent }) =>
+            deps.facts.findTokenFacts({
+              resource: resource.iss,
+              ps: resource.ps,
+              sub: resource.sub,
+              agent,
+              ...(subagent ? { subagent } : {}),
+            }),
           ...(deps.resourceTokenMaxLifetimeSeconds === undefined
             ? {}
             : { resourceTokenMaxLifetimeSeconds: deps.resourceTokenMaxLifetimeSeconds }),
@@ -381,7 +392,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
         params,
       );
       const context = await withR3(toGrantContext(verified), verified.resource.claims);
-      const decision = await decide(context);
+      const decision = await decide(context, undefined, facts);
       if (decision.kind === 'grant')
         return { kind: 'issued', response: await deps.issue(context, decision.scope, decision.r3) };
       if (decision.kind === 'deny') throw new Denied(decision.reason);

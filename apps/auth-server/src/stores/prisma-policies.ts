@@ -1,25 +1,27 @@
 import { Prisma } from '../generated/prisma/client.js';
-import type { PolicyDocument, PolicyFallback, PolicyRule, R3Policy } from '../services/policy.js';
-import type { PolicyStore } from '../services/ports.js';
+import type {
+  PolicyDocument,
+  PolicyFallback,
+  PolicyRule,
+  R3Policy,
+  ResourcePolicy,
+} from '../services/policy.js';
 import type { PrismaClient } from './prisma.js';
 
-/** Policies and the pre-established trust list in the database. */
-export function createPrismaPolicyStore(prisma: PrismaClient): PolicyStore {
+/** A `resource_policy` row (read by the token facts' one statement, `prisma-token-facts.ts`). */
+export interface ResourcePolicyRow {
+  readonly resource: string;
+  readonly fallback: string;
+  readonly rules: unknown;
+  readonly r3: unknown;
+}
+
+export function toResourcePolicy(row: ResourcePolicyRow): ResourcePolicy {
   return {
-    async findResourcePolicy(resource) {
-      const row = await prisma.resourcePolicy.findUnique({ where: { resource } });
-      return row
-        ? {
-            resource: row.resource,
-            fallback: row.fallback as PolicyFallback,
-            rules: row.rules as unknown as PolicyRule[],
-            ...(row.r3 === null ? {} : { r3: row.r3 as unknown as R3Policy }),
-          }
-        : undefined;
-    },
-    async isTrustedPersonServer(ps) {
-      return (await prisma.trustedPersonServer.findUnique({ where: { issuer: ps } })) !== null;
-    },
+    resource: row.resource,
+    fallback: row.fallback as PolicyFallback,
+    rules: row.rules as PolicyRule[],
+    ...(row.r3 === null ? {} : { r3: row.r3 as R3Policy }),
   };
 }
 

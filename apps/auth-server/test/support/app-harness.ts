@@ -99,9 +99,13 @@ export async function startTestApp(
     outboundFetch?: OutboundFetch;
     /** R3 document fetches: a stub resource instead of the network. */
     r3Fetch?: GuardedFetch;
+    /** Wraps the test database before the AS uses it (e.g. `recordQueries` of `@aauth-ref/testkit`). */
+    wrapDatabase?: (db: Database) => Database;
   } = {},
 ): Promise<TestApp> {
-  const { db, drop } = await createTestDatabase({ migrationsDir: MIGRATIONS_DIR });
+  const created = await createTestDatabase({ migrationsDir: MIGRATIONS_DIR });
+  const { drop } = created;
+  const db = options.wrapDatabase ? options.wrapDatabase(created.db) : created.db;
   const dataDir = await mkdtemp(join(tmpdir(), 'as-test-'));
   const config = loadConfig({
     AAUTH_DEV: '1',
