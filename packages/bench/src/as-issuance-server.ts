@@ -15,7 +15,6 @@
  * IPC: `listening` (port), `profile` start/stop, `crypto` (node:crypto costs of the bound, this core),
  * `advance` (ms), `stop`.
  */
-import { sign, verify } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,8 +26,8 @@ import type { Clock } from '@aauth-ref/core';
 import { createTestDatabase } from '@aauth-ref/db/testing';
 import { createKeyRing, generateSigningKeysJwks } from '@aauth-ref/fastify';
 import type { FastifyInstance } from 'fastify';
-import type { CryptoCosts } from './issuance-server.js';
-import { type ProfileSummary, startProfiling } from './profile.js';
+import { measureCryptoCosts } from './crypto-cost.js';
+import { serveChild } from './serve-child.js';
 
 /** What the parent sends: the AS identifier, the Person Servers to trust, the resource, the scope. */
 export interface AsWorld {
@@ -74,56 +73,23 @@ const app: FastifyInstance = await buildApp(config, {
   keepDatabaseOpen: true,
 });
 
-/** µs per Ed25519 verification and per signing with the AS's own key, over a token-sized message. */
-function measureCrypto(iterations = 3000): CryptoCosts {
-  const message = Buffer.from('x'.repeat(600), 'utf8');
-  const { privateKey, keyObject: publicKey } = keys.active;
-  const signature = sign(null, message, privateKey);
-  for (let i = 0; i < 200; i++) verify(null, message, publicKey, signature);
-  let started = process.hrtime.bigint();
-  for (let i = 0; i < iterations; i++) verify(null, message, publicKey, signature);
-  const verifyUs = Number(process.hrtime.bigint() - started) / 1000 / iterations;
-  started = process.hrtime.bigint();
-  for (let i = 0; i < iterations; i++) sign(null, message, privateKey);
-  const signUs = Number(process.hrtime.bigint() - started) / 1000 / iterations;
-  return { verifyUs, signUs };
-}
-
-await app.listen({ host: '127.0.0.1', port: 0 });
-const address = app.server.address();
-if (address === null || typeof address === 'string') throw new Error('no TCP address');
-process.send?.({ type: 'listening', port: address.port });
-
-let stopProfile: (() => Promise<ProfileSummary>) | undefined;
-let closing: Promise<void> | undefined;
-function shutdown(): Promise<void> {
-  closing ??= (async () => {
-    await app.close();
+await serveChild(app, {
+  release: async () => {
     await prisma.$disconnect();
     await drop();
     await rm(dataDir, { recursive: true, force: true });
-    process.exit(0);
-  })();
-  return closing;
-}
-process.on('message', (message: unknown) => {
-  const { type, action, ms } = (message ?? {}) as { type?: string; action?: string; ms?: number };
-  if (type === 'crypto') process.send?.({ type: 'crypto', costs: measureCrypto() });
-  if (type === 'advance' && typeof ms === 'number') {
-    offsetMs += ms;
-    process.send?.({ type: 'advanced', offsetMs });
-  }
-  if (type === 'profile' && action === 'start') {
-    void startProfiling().then((stop) => {
-      stopProfile = stop;
-      process.send?.({ type: 'profile', started: true });
-    });
-  }
-  if (type === 'profile' && action === 'stop' && stopProfile) {
-    const stop = stopProfile;
-    stopProfile = undefined;
-    void stop().then((summary) => process.send?.({ type: 'profile', summary }));
-  }
-  if (type === 'stop') void shutdown();
+  },
+  onMessage: ({ type, ms }) => {
+    if (type === 'crypto') {
+      // Over a token-sized message, with the AS's own key.
+      process.send?.({
+        type: 'crypto',
+        costs: measureCryptoCosts(keys.active, Buffer.from('x'.repeat(600))),
+      });
+    }
+    if (type === 'advance' && typeof ms === 'number') {
+      offsetMs += ms;
+      process.send?.({ type: 'advanced', offsetMs });
+    }
+  },
 });
-process.on('disconnect', () => void shutdown());

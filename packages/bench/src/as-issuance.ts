@@ -23,10 +23,9 @@
  * `BENCH_CONNECTIONS` (10), `BENCH_COLD_ISSUERS` (20), `BENCH_WARM_REQUESTS` (200),
  * `BENCH_DATABASE_URL`, `DATABASE_URL` or `TEST_DATABASE_URL` (PostgreSQL; PGlite otherwise).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { type Clock, DWK, type KeyPair, signRequest } from '@aauth-ref/core';
 import {
   makeKeyPair,
@@ -34,10 +33,11 @@ import {
   startTestIssuerServer,
   type TestIssuerServer,
 } from '@aauth-ref/testkit';
-import autocannon from 'autocannon';
 import type { AsWorld } from './as-issuance-server.js';
+import { BENCH_DATABASE_URL as DATABASE_URL, pinLoadGenerator, startChild, stopChild } from './child.js';
+import type { CryptoCosts } from './crypto-cost.js';
 import { ask, profileChild } from './ipc.js';
-import type { CryptoCosts } from './issuance-server.js';
+import { runSignedPostLoad } from './load.js';
 import { formatProfile, type ProfileSummary } from './profile.js';
 import { combineRuns, quantile, type ScenarioRun } from './report.js';
 
@@ -51,19 +51,7 @@ const PROFILE_S = Math.max(2, SECONDS_PER_ROUND);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const COLD_ISSUERS = Math.max(1, Number(process.env.BENCH_COLD_ISSUERS ?? 20));
 const WARM_REQUESTS = Math.max(10, Number(process.env.BENCH_WARM_REQUESTS ?? 200));
-const DATABASE_URL =
-  process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || process.env.TEST_DATABASE_URL || '';
-
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const pinning = hasTaskset() && cpus().length >= 2;
-if (pinning) execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
+const pinning = pinLoadGenerator();
 
 /** System time plus the offset the AS child is told about (`advance`), so both agree on `created`. */
 let offsetMs = 0;
@@ -124,70 +112,32 @@ function signedToken(
 // --- The server ---------------------------------------------------------------------------------------
 
 async function startServer(): Promise<{ child: ChildProcess; port: number }> {
-  const script = fileURLToPath(new URL('./as-issuance-server.ts', import.meta.url));
-  const nodeArgs = ['--conditions=source', '--import', 'tsx', script];
-  const [command, args] = pinning
-    ? ['taskset', ['-c', '0', process.execPath, ...nodeArgs]]
-    : [process.execPath, nodeArgs];
   const world: AsWorld = {
     as: AS,
     trustedPersonServers: [ps.issuer, ...coldPs.map((p) => p.issuer)],
     resource: resource.issuer,
     scope: SCOPE,
   };
-  const child = spawn(command, args as string[], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: {
-      ...process.env,
-      BENCH_AS_WORLD: JSON.stringify(world),
-      BENCH_PG_URL: DATABASE_URL,
-      NODE_ENV: 'production',
-    },
-  });
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the AS exited (${String(code)}) before listening`)));
-    child.on('message', (message: unknown) => {
-      const m = message as { type?: string; port?: number };
-      if (m.type === 'listening' && typeof m.port === 'number') resolve({ child, port: m.port });
-    });
-  });
+  const { child, ready } = await startChild(
+    new URL('./as-issuance-server.ts', import.meta.url),
+    { name: 'the AS', env: { BENCH_AS_WORLD: JSON.stringify(world), BENCH_PG_URL: DATABASE_URL } },
+    (m) => (m.type === 'listening' && typeof m.port === 'number' ? m.port : undefined),
+  );
+  return { child, port: ready };
 }
 
 // --- Load and single requests ----------------------------------------------------------------------
 
-async function runLoad(port: number, seconds: number): Promise<ScenarioRun> {
+function runLoad(port: number, seconds: number): Promise<ScenarioRun> {
   // One token pair per run: the resource token lives 300 s, longer than any run.
   const members = tokensFor(ps);
-  const latencies: number[] = [];
-  const cpuBefore = process.cpuUsage();
-  const started = process.hrtime.bigint();
-  const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url: `http://127.0.0.1:${port}`,
-        connections: CONNECTIONS,
-        pipelining: 1,
-        duration: seconds,
-        requests: [
-          {
-            method: 'POST',
-            path: '/token',
-            setupRequest: (req) => {
-              const { body, headers } = signedToken(ps, members);
-              return { ...req, method: 'POST', body, headers };
-            },
-          },
-        ],
-      },
-      (err, res) => (err ? reject(err) : resolve(res)),
-    );
-    instance.on('response', (_client: unknown, status: number, _bytes: number, responseTime: number) => {
-      if (status >= 200 && status < 300) latencies.push(responseTime);
-    });
+  return runSignedPostLoad({
+    port,
+    path: '/token',
+    seconds,
+    connections: CONNECTIONS,
+    next: () => signedToken(ps, members),
   });
-  const elapsedUs = Number(process.hrtime.bigint() - started) / 1000;
-  const used = process.cpuUsage(cpuBefore);
-  return { result, latencies, generatorCpu: (used.user + used.system) / elapsedUs };
 }
 
 /** One request, alone on the wire: its status and latency in ms (signing excluded). */
@@ -318,11 +268,7 @@ try {
   process.stdout.write(`\n${markdown.join('\n')}\n`);
   process.stdout.write(`\n${formatProfile(result.label, profile)}\n`);
 } finally {
-  child.send({ type: 'stop' });
-  await new Promise((resolve) => {
-    child.once('exit', resolve);
-    setTimeout(resolve, 10_000).unref();
-  });
+  await stopChild(child);
   await Promise.all(parties.map((p) => p.close()));
 }
 

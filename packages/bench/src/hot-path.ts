@@ -24,13 +24,13 @@
  * `BENCH_DATABASE_URL` or `DATABASE_URL` (PostgreSQL; PGlite otherwise), `BENCH_CPU_PROF=<dir>` for a server CPU profile, `BENCH_SIGNING=pool` to
  * precompute one signature per second instead of signing inline.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { DWK, type KeyPair, signRequest, systemClock, toPublicJwks } from '@aauth-ref/core';
 import { createTestIssuer, makeKeyPair } from '@aauth-ref/testkit';
 import autocannon from 'autocannon';
+import { pinLoadGenerator, startChild, stopChild } from './child.js';
 import { ask, profileChild } from './ipc.js';
 import { formatProfile, type ProfileSummary } from './profile.js';
 import { combineRuns, formatMarkdown, formatTable, type ScenarioResult, type ScenarioRun } from './report.js';
@@ -47,16 +47,7 @@ const SIGNING = process.env.BENCH_SIGNING === 'pool' ? 'pool' : 'inline';
 
 // --- Pinning ----------------------------------------------------------------------------------------
 
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const pinning = hasTaskset() && cpus().length >= 2;
-if (pinning) execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
+const pinning = pinLoadGenerator();
 
 // --- The three parties --------------------------------------------------------------------------------
 
@@ -109,32 +100,16 @@ const headersFor = SIGNING === 'pool' ? pooledGet : signGet;
 // --- The server ---------------------------------------------------------------------------------------
 
 async function startServer(): Promise<{ child: ChildProcess; port: number }> {
-  const script = fileURLToPath(new URL('./server.ts', import.meta.url));
   // `BENCH_CPU_PROF=<dir>`: a V8 CPU profile of the server over the whole run.
   const profile = process.env.BENCH_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
     : [];
-  const nodeArgs = [...profile, '--conditions=source', '--import', 'tsx', script];
-  const [command, args] = pinning
-    ? ['taskset', ['-c', '0', process.execPath, ...nodeArgs]]
-    : [process.execPath, nodeArgs];
-  const child = spawn(command, args as string[], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: {
-      ...process.env,
-      BENCH_WORLD: JSON.stringify(world),
-      DATABASE_URL,
-      NODE_ENV: 'production',
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the server exited (${String(code)}) before listening`)));
-    child.on('message', (message: unknown) => {
-      const { type, port: p } = message as { type?: string; port?: number };
-      if (type === 'listening' && typeof p === 'number') resolve(p);
-    });
-  });
-  return { child, port };
+  const { child, ready } = await startChild(
+    new URL('./server.ts', import.meta.url),
+    { name: 'the server', nodeArgs: profile, env: { BENCH_WORLD: JSON.stringify(world), DATABASE_URL } },
+    (m) => (m.type === 'listening' && typeof m.port === 'number' ? m.port : undefined),
+  );
+  return { child, port: ready };
 }
 
 async function request(port: number, method: string, path: string, body?: string): Promise<Response> {
@@ -350,9 +325,5 @@ try {
   process.stdout.write(`\n${formatProfile('(d) ours: GET /api/whoami', profile)}\n`);
   process.stdout.write(`\n${formatProfile('(d′) ours: GET /api/notes', profilePrime)}\n`);
 } finally {
-  child.send({ type: 'stop' });
-  await new Promise((resolve) => {
-    child.once('exit', resolve);
-    setTimeout(resolve, 5000).unref();
-  });
+  await stopChild(child, 5000);
 }

@@ -12,22 +12,18 @@
  * what the parent measures. IPC: `listening` (port, resource token), `profile` start/stop (inspector
  * CPU profile summary of this process), `crypto` (the node:crypto costs of the request's bound,
  * measured here, on the server's core), `stop`.
+ *
+ * Two more settings serve the scaling profile: `BENCH_PS_ENV` (JSON: extra configuration, e.g. a short
+ * retention interval) and `BENCH_JOIN_DATABASE_URL` — a second instance on the database a first one
+ * made and walked the flows on: it opens that database as it is (no seeding, no flows, no drop) and
+ * signs with the keys in `BENCH_PS_KEYS` (JSON, the PS and AP signing JWKS), the same as the first's.
+ * `listening` also reports the database's URL, so the parent can count rows and start a second instance.
  */
-import { sign, verify } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  createLocalKeyResolver,
-  DEV,
-  DWK,
-  importPrivateJwk,
-  importPublicJwk,
-  type KeyPair,
-  parseAAuthRequirement,
-  signRequest,
-  systemClock,
-} from '@aauth-ref/core';
+import { createLocalKeyResolver, DWK, importPrivateJwk, importPublicJwk, systemClock } from '@aauth-ref/core';
+import { openDatabase } from '@aauth-ref/db';
 import { createTestDatabase } from '@aauth-ref/db/testing';
 import { createKeyRing, generateSigningKeysJwks } from '@aauth-ref/fastify';
 import { buildApp, MIGRATIONS_DIR } from '@aauth-ref/person-server/app';
@@ -36,9 +32,11 @@ import { seedDemoPersons } from '@aauth-ref/person-server/seed';
 import { createPrismaClient } from '@aauth-ref/person-server/stores/prisma';
 import { createPrismaPersonStore } from '@aauth-ref/person-server/stores/prisma-persons';
 import { createTestIssuer } from '@aauth-ref/testkit';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { type ProfileSummary, startProfiling } from './profile.js';
+import type { FastifyInstance } from 'fastify';
+import { measureCryptoCosts } from './crypto-cost.js';
+import { createPsAgent, createPsBrowser, pendingOf, type Send } from './ps-browser.js';
 import { explainHotQueries, seedMissionS256, seedScale } from './scale-seed.js';
+import { serveChild } from './serve-child.js';
 
 /** What the parent (load generator) sends: identifiers, the agent's key and token, the AP's public keys. */
 export interface IssuanceWorld {
@@ -49,20 +47,20 @@ export interface IssuanceWorld {
   readonly scope: string;
 }
 
-/** The node:crypto costs the bound is made of, µs per operation, measured on this core. */
-export interface CryptoCosts {
-  readonly verifyUs: number;
-  readonly signUs: number;
-}
-
 const world = JSON.parse(process.env.BENCH_WORLD ?? '') as IssuanceWorld;
 const dataDir = await mkdtemp(join(tmpdir(), 'aauth-bench-ps-'));
-const { db, drop, url } = await createTestDatabase({
-  migrationsDir: MIGRATIONS_DIR,
-  ...(process.env.BENCH_PG_URL ? { url: process.env.BENCH_PG_URL } : {}),
-});
+const joining = process.env.BENCH_JOIN_DATABASE_URL || undefined;
+const { db, drop, url } = joining
+  ? await (async () => {
+      const opened = await openDatabase({ url: joining, poolSize: 4 });
+      return { db: opened, drop: () => opened.close(), url: joining };
+    })()
+  : await createTestDatabase({
+      migrationsDir: MIGRATIONS_DIR,
+      ...(process.env.BENCH_PG_URL ? { url: process.env.BENCH_PG_URL } : {}),
+    });
 const prisma = createPrismaClient(db);
-await seedDemoPersons(createPrismaPersonStore(prisma));
+if (!joining) await seedDemoPersons(createPrismaPersonStore(prisma));
 
 // --- The scaling profile (`bench:scale`): seeded rows and one mission of the agent's own ------------------
 
@@ -77,7 +75,7 @@ const seedCounts = {
   missions: Number(process.env.BENCH_SEED_MISSIONS ?? 0),
 };
 let seedSeconds: { personTokensS: number; missionsS: number } | undefined;
-if ((seedCounts.personTokens > 0 || seedCounts.missions > 0) && url) {
+if (!joining && (seedCounts.personTokens > 0 || seedCounts.missions > 0) && url) {
   seedSeconds = await seedScale(url, {
     ...seedCounts,
     ps: world.ps,
@@ -88,32 +86,37 @@ if ((seedCounts.personTokens > 0 || seedCounts.missions > 0) && url) {
 }
 /** An active mission owned by the benchmark agent, for `POST /mission/{s256}` updates. */
 const agentMission = seedMissionS256(-1);
-await prisma.mission.create({
-  data: {
-    s256: agentMission,
-    blob: Buffer.from('{"description":"bench mission"}'),
-    agentIss: world.ap.issuer,
-    agentSub: agentClaims.sub,
-    personId: personIds[0]!,
-    status: 'active',
-    approvedAt: new Date(),
-    description: 'bench mission',
-  },
-});
+if (!joining)
+  await prisma.mission.create({
+    data: {
+      s256: agentMission,
+      blob: Buffer.from('{"description":"bench mission"}'),
+      agentIss: world.ap.issuer,
+      agentSub: agentClaims.sub,
+      personId: personIds[0]!,
+      status: 'active',
+      approvedAt: new Date(),
+      description: 'bench mission',
+    },
+  });
 const config = loadConfig({
   AAUTH_DEV: '1',
   LOG_LEVEL: 'silent',
   DATA_DIR: dataDir,
   ISSUER: world.ps,
   SEED_DEMO_PERSONS: '0',
+  ...(JSON.parse(process.env.BENCH_PS_ENV || '{}') as Record<string, string>),
 });
 const resource = createTestIssuer({ dwk: DWK.resource, issuer: world.resource });
-const psKeys = createKeyRing(generateSigningKeysJwks());
+const signingKeys = process.env.BENCH_PS_KEYS
+  ? (JSON.parse(process.env.BENCH_PS_KEYS) as { ps: unknown; ap: unknown })
+  : { ps: generateSigningKeysJwks(), ap: generateSigningKeysJwks() };
+const psKeys = createKeyRing(signingKeys.ps as never);
 const app: FastifyInstance = await buildApp(config, {
   database: db,
   prisma,
   psKeys,
-  apKeys: createKeyRing(generateSigningKeysJwks()),
+  apKeys: createKeyRing(signingKeys.ap as never),
   remoteKeys: createLocalKeyResolver([
     {
       issuer: world.ap.issuer,
@@ -127,181 +130,87 @@ const app: FastifyInstance = await buildApp(config, {
   keepDatabaseOpen: true,
 });
 
-// --- The consent flows, once -------------------------------------------------------------------------
+// --- The consent flows, once (not on a second instance: the first walked them on this database) -------
 
-const agentKey: KeyPair = importPrivateJwk(world.agent.privateJwk);
-const authority = new URL(world.ps).host;
-
-function signed(method: string, path: string, body?: Record<string, unknown>) {
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
-  const base: Record<string, string> = payload ? { 'content-type': 'application/json' } : {};
-  const headers = signRequest(
-    { method, url: `${world.ps}${path}`, headers: base, ...(payload ? { body: payload } : {}) },
-    { key: agentKey, signatureKey: { scheme: 'jwt', jwt: world.agent.token }, clock: systemClock },
-  );
-  return app.inject({
-    method: method as 'GET',
-    url: path,
-    headers: { host: authority, ...base, ...headers },
-    ...(payload ? { payload } : {}),
-  });
-}
-
-/** A browser at the PS: cookies and the CSRF field of the last page. */
-const cookies = new Map<string, string>();
-let lastBody = '';
-function keep(response: LightMyRequestResponse): LightMyRequestResponse {
-  const set = response.headers['set-cookie'];
-  for (const line of Array.isArray(set) ? set : set ? [set] : []) {
-    const [pair] = line.split(';');
-    const eq = pair!.indexOf('=');
-    if (pair!.slice(eq + 1) === '') cookies.delete(pair!.slice(0, eq));
-    else cookies.set(pair!.slice(0, eq), pair!.slice(eq + 1));
-  }
-  lastBody = response.body;
-  return response;
-}
-const cookieHeader = () => [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-const field = (name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(lastBody)?.[1];
-async function browse(method: 'GET' | 'POST', url: string, form?: Record<string, string>) {
-  return keep(
-    await app.inject({
-      method,
-      url,
-      headers: {
-        host: authority,
-        cookie: cookieHeader(),
-        ...(form ? { origin: world.ps, 'content-type': 'application/x-www-form-urlencoded' } : {}),
-      },
-      ...(form ? { payload: new URLSearchParams(form).toString() } : {}),
-    }),
-  );
-}
+const agentKey = importPrivateJwk(world.agent.privateJwk);
+const inject: Send = async ({ method, path, headers, payload }) => {
+  const reply = await app.inject({ method, url: path, headers, ...(payload ? { payload } : {}) });
+  return { status: reply.statusCode, headers: reply.headers, body: reply.body };
+};
+const signed = createPsAgent(world.ps, { key: agentKey, jwt: world.agent.token });
+const alice = createPsBrowser(world.ps, 'alice', 'alice-demo-password');
 
 /** 202 → alice approves the interaction → the poll's answer. */
-async function consentAndPoll(pending: LightMyRequestResponse): Promise<Record<string, unknown>> {
-  if (pending.statusCode !== 202) throw new Error(`expected 202, got ${pending.statusCode} ${pending.body}`);
-  const { code } = parseAAuthRequirement(String(pending.headers['aauth-requirement']), DEV) as {
-    code: string;
-  };
-  if (cookies.size === 0) {
-    await browse('GET', '/signin');
-    await browse('POST', '/signin', {
-      _csrf: field('_csrf') ?? '',
-      username: 'alice',
-      password: 'alice-demo-password',
-      return_to: '/dashboard',
-    });
-  }
-  await browse('GET', `/interaction?code=${code}`);
-  const step = field('step');
-  const decided = await browse('POST', '/interaction', {
-    _csrf: field('_csrf') ?? '',
-    request: field('request') ?? '',
-    decision: 'approve',
-    ...(step ? { step } : {}),
-  });
-  if (decided.statusCode !== 200) throw new Error(`consent: ${decided.statusCode}`);
-  const path = new URL(String(pending.headers.location)).pathname;
-  await new Promise((resolve) => setTimeout(resolve, Number(pending.headers['retry-after'] ?? 1) * 1000));
-  const answer = await signed('GET', path);
-  if (answer.statusCode !== 200) throw new Error(`poll: ${answer.statusCode} ${answer.body}`);
-  return answer.json();
+async function consentAndPoll(pending: Awaited<ReturnType<Send>>): Promise<Record<string, unknown>> {
+  const { path, code, retryAfterS } = pendingOf(pending);
+  const decided = await alice.approve(inject, code);
+  if (decided !== 200) throw new Error(`consent: ${decided}`);
+  await new Promise((resolve) => setTimeout(resolve, retryAfterS * 1000));
+  const answer = await signed(inject, 'GET', path);
+  if (answer.status !== 200) throw new Error(`poll: ${answer.status} ${answer.body}`);
+  return JSON.parse(answer.body) as Record<string, unknown>;
 }
 
 const claimsOf = (jwt: string) =>
   JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, string>;
 
-const personToken = String(
-  (
-    await consentAndPoll(
-      await signed('POST', '/person', { resource: world.resource, capabilities: ['interaction'] }),
-    )
-  ).person_token,
-);
-const person = claimsOf(personToken);
-const resourceToken = resource.issue(
-  'resource',
-  {
-    aud: world.ps,
-    ps: world.ps,
-    sub: person.sub!,
-    presented_jti: person.jti!,
-    agent_jkt: agentKey.thumbprint,
-    scope: world.scope,
-  } as never,
-  { clock: systemClock, lifetimeSeconds: 3600 },
-);
-await consentAndPoll(
-  await signed('POST', '/token', { resource_token: resourceToken, capabilities: ['interaction'] }),
-);
-for (const [path, body] of [
-  ['/person', { resource: world.resource }],
-  ['/token', { resource_token: resourceToken }],
-] as const) {
-  const again = await signed('POST', path, body);
-  if (again.statusCode !== 200) throw new Error(`${path} after consent: ${again.statusCode} ${again.body}`);
-}
-
-// --- The node:crypto bound -----------------------------------------------------------------------------
-
-/** µs per Ed25519 verification and per signing with the PS's own key type, over a token-sized message. */
-function measureCrypto(iterations = 3000): CryptoCosts {
-  const message = Buffer.from(resourceToken.slice(0, resourceToken.lastIndexOf('.')), 'utf8');
-  const { privateKey, keyObject: publicKey } = psKeys.active;
-  const signature = sign(null, message, privateKey);
-  for (let i = 0; i < 200; i++) verify(null, message, publicKey, signature);
-  let started = process.hrtime.bigint();
-  for (let i = 0; i < iterations; i++) verify(null, message, publicKey, signature);
-  const verifyUs = Number(process.hrtime.bigint() - started) / 1000 / iterations;
-  started = process.hrtime.bigint();
-  for (let i = 0; i < iterations; i++) sign(null, message, privateKey);
-  const signUs = Number(process.hrtime.bigint() - started) / 1000 / iterations;
-  return { verifyUs, signUs };
+let resourceToken = '';
+if (!joining) {
+  const personToken = String(
+    (
+      await consentAndPoll(
+        await signed(inject, 'POST', '/person', { resource: world.resource, capabilities: ['interaction'] }),
+      )
+    ).person_token,
+  );
+  const person = claimsOf(personToken);
+  resourceToken = resource.issue(
+    'resource',
+    {
+      aud: world.ps,
+      ps: world.ps,
+      sub: person.sub!,
+      presented_jti: person.jti!,
+      agent_jkt: agentKey.thumbprint,
+      scope: world.scope,
+    } as never,
+    { clock: systemClock, lifetimeSeconds: 3600 },
+  );
+  await consentAndPoll(
+    await signed(inject, 'POST', '/token', { resource_token: resourceToken, capabilities: ['interaction'] }),
+  );
+  for (const [path, body] of [
+    ['/person', { resource: world.resource }],
+    ['/token', { resource_token: resourceToken }],
+  ] as const) {
+    const again = await signed(inject, 'POST', path, body);
+    if (again.status !== 200) throw new Error(`${path} after consent: ${again.status} ${again.body}`);
+  }
 }
 
 // --- Serve -----------------------------------------------------------------------------------------------
 
-await app.listen({ host: '127.0.0.1', port: 0 });
-const address = app.server.address();
-if (address === null || typeof address === 'string') throw new Error('no TCP address');
-process.send?.({ type: 'listening', port: address.port, resourceToken, agentMission, seedSeconds });
-
-let stopProfile: (() => Promise<ProfileSummary>) | undefined;
-let closing: Promise<void> | undefined;
-function shutdown(): Promise<void> {
-  closing ??= (async () => {
-    await app.close();
+await serveChild(app, {
+  listening: { resourceToken, agentMission, seedSeconds, databaseUrl: url },
+  release: async () => {
     await prisma.$disconnect();
     await drop();
     await rm(dataDir, { recursive: true, force: true });
-    process.exit(0);
-  })();
-  return closing;
-}
-process.on('message', (message: unknown) => {
-  const { type, action } = (message ?? {}) as { type?: string; action?: string };
-  if (type === 'crypto') process.send?.({ type: 'crypto', costs: measureCrypto() });
-  if (type === 'explain' && url) {
-    void explainHotQueries(url, {
-      agentIss: world.ap.issuer,
-      agentSub: agentClaims.sub,
-      resource: world.resource,
-      personId: personIds[0]!,
-      missionS256: agentMission,
-    }).then((plans) => process.send?.({ type: 'explain', plans }));
-  }
-  if (type === 'profile' && action === 'start') {
-    void startProfiling().then((stop) => {
-      stopProfile = stop;
-      process.send?.({ type: 'profile', started: true });
-    });
-  }
-  if (type === 'profile' && action === 'stop' && stopProfile) {
-    const stop = stopProfile;
-    stopProfile = undefined;
-    void stop().then((summary) => process.send?.({ type: 'profile', summary }));
-  }
-  if (type === 'stop') void shutdown();
+  },
+  onMessage: ({ type }) => {
+    if (type === 'crypto') {
+      // Over the resource token's signing input, with the PS's own key type.
+      const message = Buffer.from(resourceToken.slice(0, resourceToken.lastIndexOf('.')), 'utf8');
+      process.send?.({ type: 'crypto', costs: measureCryptoCosts(psKeys.active, message) });
+    }
+    if (type === 'explain' && url) {
+      void explainHotQueries(url, {
+        agentIss: world.ap.issuer,
+        agentSub: agentClaims.sub,
+        resource: world.resource,
+        personId: personIds[0]!,
+        missionS256: agentMission,
+      }).then((plans) => process.send?.({ type: 'explain', plans }));
+    }
+  },
 });
-process.on('disconnect', () => void shutdown());

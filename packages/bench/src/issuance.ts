@@ -19,15 +19,14 @@
  * `BENCH_CONNECTIONS` (10), `BENCH_DATABASE_URL`, `DATABASE_URL` or `TEST_DATABASE_URL` (a PostgreSQL
  * server: a fresh database is created on it from the PS migrations and dropped after; PGlite otherwise).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { cpus } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { DWK, exportPrivateJwk, signRequest, systemClock, toPublicJwks } from '@aauth-ref/core';
-import { createTestIssuer, makeAgentToken } from '@aauth-ref/testkit';
-import autocannon from 'autocannon';
+import { BENCH_DATABASE_URL as DATABASE_URL, pinLoadGenerator, stopChild } from './child.js';
+import type { CryptoCosts } from './crypto-cost.js';
 import { ask, profileChild } from './ipc.js';
-import type { CryptoCosts, IssuanceWorld } from './issuance-server.js';
+import { runSignedPostLoad } from './load.js';
 import { formatProfile, type ProfileSummary } from './profile.js';
+import { signAgentRequest } from './ps-browser.js';
+import { makePsParties, startPersonServer } from './ps-child.js';
 import { combineRuns, type ScenarioResult, type ScenarioRun } from './report.js';
 
 const PS = 'http://localhost:3001';
@@ -38,77 +37,16 @@ const SECONDS_PER_ROUND = Math.max(1, Math.round(DURATION_S / ROUNDS));
 const WARMUP_S = Math.max(2, Math.round(DURATION_S / 4));
 const PROFILE_S = Math.max(2, SECONDS_PER_ROUND);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
-const DATABASE_URL =
-  process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || process.env.TEST_DATABASE_URL || '';
-
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const pinning = hasTaskset() && cpus().length >= 2;
-if (pinning) execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
+const pinning = pinLoadGenerator();
 
 // --- The parties: an agent of another AP, the PS under test, a resource (its key lives in the child) ---
 
-const ap = createTestIssuer({ dwk: DWK.agent, issuer: 'https://agent.example' });
-const agent = makeAgentToken({ issuer: ap, clock: systemClock, ps: PS, lifetimeSeconds: 3600 });
-const world: IssuanceWorld = {
-  ps: PS,
-  resource: RESOURCE,
-  ap: { issuer: ap.issuer, jwks: toPublicJwks(ap.keys).keys as unknown as Record<string, unknown>[] },
-  agent: { privateJwk: exportPrivateJwk(agent.key) as unknown as Record<string, unknown>, token: agent.jwt },
-  scope: 'notes.read',
-};
-
-// --- The server ---------------------------------------------------------------------------------------
-
-interface Started {
-  readonly child: ChildProcess;
-  readonly port: number;
-  readonly resourceToken: string;
-}
-
-async function startServer(): Promise<Started> {
-  const script = fileURLToPath(new URL('./issuance-server.ts', import.meta.url));
-  const nodeArgs = ['--conditions=source', '--import', 'tsx', script];
-  const [command, args] = pinning
-    ? ['taskset', ['-c', '0', process.execPath, ...nodeArgs]]
-    : [process.execPath, nodeArgs];
-  const child = spawn(command, args as string[], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: {
-      ...process.env,
-      BENCH_WORLD: JSON.stringify(world),
-      BENCH_PG_URL: DATABASE_URL,
-      NODE_ENV: 'production',
-    },
-  });
-  return new Promise<Started>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the PS exited (${String(code)}) before listening`)));
-    child.on('message', (message: unknown) => {
-      const m = message as { type?: string; port?: number; resourceToken?: string };
-      if (m.type === 'listening' && typeof m.port === 'number' && typeof m.resourceToken === 'string') {
-        resolve({ child, port: m.port, resourceToken: m.resourceToken });
-      }
-    });
-  });
-}
+const { agent, world } = makePsParties(PS, RESOURCE);
 
 // --- Load -----------------------------------------------------------------------------------------------
 
-/** Signs `POST path` with `body` as the agent, now: body headers and the three signature headers. */
-function signedPost(path: string, body: string): Record<string, string> {
-  const base = { 'content-type': 'application/json' };
-  const headers = signRequest(
-    { method: 'POST', url: `${PS}${path}`, headers: base, body: Buffer.from(body, 'utf8') },
-    { key: agent.key, signatureKey: { scheme: 'jwt', jwt: agent.jwt }, clock: systemClock },
-  );
-  return { host: new URL(PS).host, ...base, ...headers };
-}
+const signedPost = (path: string, body: string) =>
+  signAgentRequest(PS, agent, 'POST', path, Buffer.from(body, 'utf8'));
 
 /**
  * Ed25519 is deterministic and `created` has one-second resolution: two identical requests signed in
@@ -121,42 +59,22 @@ function bodyOf(members: Record<string, unknown>): string {
   return JSON.stringify({ ...members, n: sequence });
 }
 
-async function runLoad(
+function runLoad(
   port: number,
   path: string,
   members: Record<string, unknown>,
   seconds: number,
 ): Promise<ScenarioRun> {
-  const latencies: number[] = [];
-  const cpuBefore = process.cpuUsage();
-  const started = process.hrtime.bigint();
-  const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url: `http://127.0.0.1:${port}`,
-        connections: CONNECTIONS,
-        pipelining: 1,
-        duration: seconds,
-        requests: [
-          {
-            method: 'POST',
-            path,
-            setupRequest: (req) => {
-              const body = bodyOf(members);
-              return { ...req, method: 'POST', body, headers: signedPost(path, body) };
-            },
-          },
-        ],
-      },
-      (err, res) => (err ? reject(err) : resolve(res)),
-    );
-    instance.on('response', (_client: unknown, status: number, _bytes: number, responseTime: number) => {
-      if (status >= 200 && status < 300) latencies.push(responseTime);
-    });
+  return runSignedPostLoad({
+    port,
+    path,
+    seconds,
+    connections: CONNECTIONS,
+    next: () => {
+      const body = bodyOf(members);
+      return { body, headers: signedPost(path, body) };
+    },
   });
-  const elapsedUs = Number(process.hrtime.bigint() - started) / 1000;
-  const used = process.cpuUsage(cpuBefore);
-  return { result, latencies, generatorCpu: (used.user + used.system) / elapsedUs };
 }
 
 // --- Run ------------------------------------------------------------------------------------------------
@@ -164,7 +82,7 @@ async function runLoad(
 process.stderr.write(
   `issuance: starting the Person Server (${DATABASE_URL ? 'PostgreSQL' : 'PGlite'}) and running the consent flows once…\n`,
 );
-const { child, port, resourceToken } = await startServer();
+const { child, port, resourceToken } = await startPersonServer(world, DATABASE_URL);
 try {
   const scenarios = [
     {
@@ -262,11 +180,7 @@ try {
   process.stdout.write(`\n${markdown.join('\n')}\n`);
   for (const s of scenarios) process.stdout.write(`\n${formatProfile(s.label, profiles[s.id]!)}\n`);
 } finally {
-  child.send({ type: 'stop' });
-  await new Promise((resolve) => {
-    child.once('exit', resolve);
-    setTimeout(resolve, 10_000).unref();
-  });
+  await stopChild(child);
 }
 
 function median(values: readonly number[]): number {

@@ -1,95 +1,109 @@
 /**
  * `pnpm bench:scale` (second part): the resource hot path with 1, 1 000 and 100 000 distinct agents.
  *
- * For each count, a fresh resource server (`server.ts`, the real `buildApp`; PGlite in a temporary
- * directory — the caches are what is measured, not the database) in a child pinned to core 0, started
- * with `--expose-gc`; this process (core 1) makes that many agent keys and auth tokens (one stub PS,
- * one person) and drives `GET /api/notes` with autocannon, cycling through the agents: each request
- * signed by its agent with its own token. With more distinct tokens than the verifier's bounded caches
- * hold (verified tokens: 10 000; parsed `Signature-Key` values: 2 000), every request pays the full
- * token verification and key import again. Reported: req/s, p50/p99 and the child's RSS and live heap
- * (after a full GC) before and after, per distinct token served.
- * Environment: `BENCH_SCALE_AGENTS` (default `1,1000,20000`: making 100 000 keys and tokens took over five
- * minutes on the shared 2-core machine; `1,1000,100000` is the full profile), `BENCH_SCALE_AGENT_SECONDS` (10).
+ * For each count, a fresh resource server (`server.ts`, the real `buildApp`, on a fresh database of its
+ * own on the PostgreSQL server of `BENCH_DATABASE_URL` when set — a first sight of a token writes its
+ * record once, and PGlite's single session made that the limit — else PGlite) in a child pinned to
+ * core 0, started with `--expose-gc`; this process (core 1) drives `GET /api/whoami` (the hot path with no database
+ * work) with autocannon, each request signed by its agent with its own auth token (one stub PS, one
+ * person). Three phases:
+ *
+ * 1. warm-up on one agent (JIT warm, caches holding one entry), then the child's RSS and live heap
+ *    (after a full GC);
+ * 2. fill: one request for each of the first min(count, `BENCH_SCALE_AGENT_FILL`) agents — every one a
+ *    first sight (full token verification and key import) — then RSS and live heap again: the growth
+ *    per distinct agent is the memory of one cached entry, and past the verifier's bound (10 000
+ *    verified tokens) it stops growing;
+ * 3. timed: `BENCH_SCALE_AGENT_SECONDS` of requests cycling through all `count` agents, continuing
+ *    after the fill: with 1 or 1 000 agents every token is cached (warm); with 100 000, more than the
+ *    bound, an LRU under a cyclic pattern misses every time (cold).
+ *
+ * Agents are made lazily, on their first request, with `node:crypto` (an Ed25519 key, its JWK and
+ * thumbprint, one signed token: ≈ 0.2–0.3 ms here): a run serves only the agents it reaches, so a
+ * count of 100 000 costs what it serves, not 100 000 key pairs up front (that took over five minutes
+ * on the loaded shared machine).
+ * Environment: `BENCH_SCALE_AGENTS` (default `1,1000,100000`), `BENCH_SCALE_AGENT_SECONDS` (10),
+ * `BENCH_SCALE_AGENT_FILL` (11 000: 10 % past the verified-token bound), `BENCH_CONNECTIONS` (10).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { cpus } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { DWK, type KeyPair, signRequest, systemClock, toPublicJwks } from '@aauth-ref/core';
 import { createTestIssuer, makeKeyPair } from '@aauth-ref/testkit';
 import autocannon from 'autocannon';
+import { BENCH_DATABASE_URL, pinLoadGenerator, startChild, stopChild } from './child.js';
 import { ask } from './ipc.js';
 import { quantile } from './report.js';
 import type { BenchWorld } from './world.js';
 
 const RESOURCE = 'http://localhost:3003';
-const COUNTS = (process.env.BENCH_SCALE_AGENTS ?? '1,1000,20000').split(',').map(Number);
+const PATH = '/api/whoami';
+const COUNTS = (process.env.BENCH_SCALE_AGENTS ?? '1,1000,100000').split(',').map(Number);
 const SECONDS = Math.max(2, Number(process.env.BENCH_SCALE_AGENT_SECONDS ?? 10));
+const FILL = Math.max(1, Number(process.env.BENCH_SCALE_AGENT_FILL ?? 11_000));
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+/** The verifier's default bound (`@aauth-ref/core` tokens/verify.ts). */
+const VERIFIED_TOKEN_CACHE = 10_000;
 
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const pinning = hasTaskset() && cpus().length >= 2;
-if (pinning) execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
-
+const pinning = pinLoadGenerator();
 const ps = createTestIssuer({ dwk: DWK.person, issuer: 'https://ps.example' });
+const PERSON = 'bench-scale-person';
 
 interface Agent {
   readonly key: KeyPair;
   readonly token: string;
 }
 
-function makeAgents(n: number): Agent[] {
+/** The agents of one count, made on first use and kept (the generator signs each request anew). */
+function lazyAgents(count: number): { at(i: number): Agent; made(): number } {
   const agents: Agent[] = [];
-  for (let i = 0; i < n; i++) {
-    const key = makeKeyPair('Ed25519', `agent-${i}`);
-    const token = ps.issue(
-      'auth',
-      {
-        aud: RESOURCE,
-        ps: ps.issuer,
-        sub: 'bench-scale-person',
-        cnf: { jwk: key.jwk },
-        scope: 'notes.read',
-      } as never,
-      { lifetimeSeconds: 3600 },
-    );
-    agents.push({ key, token });
-  }
-  return agents;
+  return {
+    at(i) {
+      const index = i % count;
+      let agent = agents[index];
+      if (agent === undefined) {
+        const key = makeKeyPair('Ed25519', `agent-${index}`);
+        const token = ps.issue(
+          'auth',
+          { aud: RESOURCE, ps: ps.issuer, sub: PERSON, cnf: { jwk: key.jwk }, scope: 'notes.read' } as never,
+          { lifetimeSeconds: 3600 },
+        );
+        agent = { key, token };
+        agents[index] = agent;
+      }
+      return agent;
+    },
+    made: () => agents.filter(Boolean).length,
+  };
+}
+
+function signedGet(agent: Agent): Record<string, string> {
+  return {
+    host: new URL(RESOURCE).host,
+    ...signRequest(
+      { method: 'GET', url: `${RESOURCE}${PATH}`, headers: {} },
+      { key: agent.key, signatureKey: { scheme: 'jwt', jwt: agent.token }, clock: systemClock },
+    ),
+  };
 }
 
 async function startServer(agent: Agent): Promise<{ child: ChildProcess; port: number }> {
-  const script = fileURLToPath(new URL('./server.ts', import.meta.url));
-  const nodeArgs = ['--expose-gc', '--conditions=source', '--import', 'tsx', script];
-  const [command, args] = pinning
-    ? ['taskset', ['-c', '0', process.execPath, ...nodeArgs]]
-    : [process.execPath, nodeArgs];
   const world: BenchWorld = {
     resource: RESOURCE,
     ps: ps.issuer,
     psJwks: ps.jwks().keys as unknown as Record<string, unknown>[],
     agentJwk: toPublicJwks([agent.key]).keys[0] as unknown as Record<string, unknown>,
-    personSub: 'bench-scale-person',
+    personSub: PERSON,
   };
-  const child = spawn(command, args as string[], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, BENCH_WORLD: JSON.stringify(world), DATABASE_URL: '', NODE_ENV: 'production' },
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the server exited (${String(code)}) before listening`)));
-    child.on('message', (message: unknown) => {
-      const { type, port: p } = message as { type?: string; port?: number };
-      if (type === 'listening' && typeof p === 'number') resolve(p);
-    });
-  });
-  return { child, port };
+  const { child, ready } = await startChild(
+    new URL('./server.ts', import.meta.url),
+    {
+      name: 'the resource server',
+      nodeArgs: ['--expose-gc'],
+      env: { BENCH_WORLD: JSON.stringify(world), DATABASE_URL: '', BENCH_PG_URL: BENCH_DATABASE_URL },
+    },
+    (m) => (m.type === 'listening' && typeof m.port === 'number' ? m.port : undefined),
+  );
+  return { child, port: ready };
 }
 
 const memory = (child: ChildProcess) =>
@@ -97,18 +111,11 @@ const memory = (child: ChildProcess) =>
     typeof m.rss === 'number' ? { rss: m.rss as number, heapUsed: m.heapUsed as number } : undefined,
   );
 
-function signedGet(agent: Agent): Record<string, string> {
-  return {
-    ...signRequest(
-      { method: 'GET', url: `${RESOURCE}/api/notes`, headers: {} },
-      { key: agent.key, signatureKey: { scheme: 'jwt', jwt: agent.token }, clock: systemClock },
-    ),
-  };
-}
-
-async function load(port: number, agents: readonly Agent[], seconds: number) {
-  let next = 0;
+/** Requests agents `from`, `from + 1`, … with autocannon for `seconds`. */
+async function load(port: number, agent: (i: number) => Agent, from: number, seconds: number) {
+  let next = from;
   const latencies: number[] = [];
+  const started = performance.now();
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
       {
@@ -118,11 +125,11 @@ async function load(port: number, agents: readonly Agent[], seconds: number) {
         requests: [
           {
             method: 'GET',
-            path: '/api/notes',
+            path: PATH,
             setupRequest: (req) => {
-              const agent = agents[next % agents.length]!;
+              const headers = signedGet(agent(next));
               next += 1;
-              return { ...req, headers: { host: new URL(RESOURCE).host, ...signedGet(agent) } };
+              return { ...req, headers };
             },
           },
         ],
@@ -133,42 +140,69 @@ async function load(port: number, agents: readonly Agent[], seconds: number) {
       if (status === 200) latencies.push(ms);
     });
   });
-  return { result, latencies, served: next };
+  const elapsed = (performance.now() - started) / 1000;
+  return { latencies, next, seconds: elapsed, failed: result.non2xx + result.errors };
 }
 
+/**
+ * Exactly one request for each of agents 0 … amount − 1, `CONNECTIONS` at a time (autocannon's
+ * `amount` was seen to hang here with connections left half-closed, so plain `fetch` workers).
+ */
+async function fill(port: number, agent: (i: number) => Agent, amount: number) {
+  let next = 0;
+  let failed = 0;
+  const latencies: number[] = [];
+  const started = performance.now();
+  const worker = async () => {
+    while (next < amount) {
+      const headers = signedGet(agent(next));
+      next += 1;
+      const sent = performance.now();
+      const response = await fetch(`http://127.0.0.1:${port}${PATH}`, { headers });
+      await response.arrayBuffer();
+      if (response.status === 200) latencies.push(performance.now() - sent);
+      else failed += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONNECTIONS, amount) }, worker));
+  return { latencies, seconds: (performance.now() - started) / 1000, failed };
+}
+
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 const rows: string[] = [];
 for (const count of COUNTS) {
-  process.stderr.write(`scale-agents: ${count} agents — making keys and tokens…\n`);
-  const agents = makeAgents(count);
-  const { child, port } = await startServer(agents[0]!);
+  const agents = lazyAgents(count);
+  const { child, port } = await startServer(agents.at(0));
   try {
-    const probe = await fetch(`http://127.0.0.1:${port}/api/notes`, {
-      headers: { host: new URL(RESOURCE).host, ...signedGet(agents[0]!) },
-    });
-    if (probe.status !== 200)
-      throw new Error(`GET /api/notes answered ${probe.status}: ${await probe.text()}`);
-    // Warm-up on one agent so the JIT and the database are warm but the caches hold one entry.
-    await load(port, agents.slice(0, 1), 2);
+    const probe = await fetch(`http://127.0.0.1:${port}${PATH}`, { headers: signedGet(agents.at(0)) });
+    if (probe.status !== 200) throw new Error(`GET ${PATH} answered ${probe.status}: ${await probe.text()}`);
+    await load(port, () => agents.at(0), 0, 2);
     const before = await memory(child);
-    const run = await load(port, agents, SECONDS);
-    const after = await memory(child);
-    const distinct = Math.min(run.served, count);
-    const rps = run.latencies.length / run.result.duration;
+    const fillCount = Math.min(count, FILL);
+    process.stderr.write(`scale-agents: ${count} agents — fill: ${fillCount} first sights…\n`);
+    const filled = await fill(port, agents.at, fillCount);
+    const afterFill = await memory(child);
+    process.stderr.write(`scale-agents: ${count} agents — ${SECONDS}s cycling through all of them…\n`);
+    const run = await load(port, agents.at, fillCount, SECONDS);
+    const afterRun = await memory(child);
+    // Per first sight, not per cached entry: past the bound the growth stops, and this figure falls.
+    const perSight =
+      fillCount > 1 ? ((afterFill.heapUsed - before.heapUsed) / (fillCount - 1) / 1024).toFixed(2) : '—';
+    const served = run.next - fillCount;
+    const state = count <= Math.min(fillCount, VERIFIED_TOKEN_CACHE) ? 'warm' : 'cold (first sights)';
     rows.push(
-      `| ${count.toLocaleString('en')} | ${distinct.toLocaleString('en')} | ${rps.toFixed(0)} | ${quantile(run.latencies, 0.5).toFixed(2)} | ${quantile(run.latencies, 0.99).toFixed(2)} | ${((after.rss - before.rss) / 2 ** 20).toFixed(1)} | ${((after.heapUsed - before.heapUsed) / 2 ** 20).toFixed(1)} | ${distinct > 1 ? ((after.heapUsed - before.heapUsed) / (distinct - 1) / 1024).toFixed(2) : '—'} | ${run.result.non2xx} |`,
+      `| ${count.toLocaleString('en')} | ${fillCount.toLocaleString('en')} | ${(filled.latencies.length / filled.seconds).toFixed(0)} | ${mib(afterFill.rss - before.rss)} | ${mib(afterFill.heapUsed - before.heapUsed)} | ${perSight} | ${served.toLocaleString('en')} | ${state} | ${(run.latencies.length / run.seconds).toFixed(0)} | ${quantile(run.latencies, 0.5).toFixed(2)} | ${quantile(run.latencies, 0.99).toFixed(2)} | ${mib(afterRun.heapUsed - before.heapUsed)} | ${filled.failed + run.failed} |`,
     );
-    process.stderr.write(`  ${rows.at(-1)}\n`);
+    process.stderr.write(`  ${rows.at(-1)} (agents made: ${agents.made()})\n`);
   } finally {
-    child.send({ type: 'stop' });
-    await new Promise((resolve) => {
-      child.once('exit', resolve);
-      setTimeout(resolve, 10_000).unref();
-    });
+    await stopChild(child);
   }
 }
 process.stdout.write(
-  `\n| distinct agents | distinct tokens served | req/s | p50 ms | p99 ms | Δ RSS MiB | Δ live heap MiB | Δ heap per extra token KiB | non-2xx |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n${rows.join('\n')}\n`,
+  `\n| distinct agents | fill: first sights | fill req/s | Δ RSS MiB | Δ live heap MiB | Δ heap per first sight KiB | timed: requests | cache | req/s | p50 ms | p99 ms | Δ live heap after timed MiB | non-2xx |\n|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n${rows.join('\n')}\n`,
 );
 process.stdout.write(
-  `node=${process.version}, cores=${cpus().length}, pinned=${pinning}, ${SECONDS}s per count, ${CONNECTIONS} connections, verified-token cache 10 000 entries\n`,
+  `node=${process.version}, cores=${cpus().length}, pinned=${pinning}, database=${BENCH_DATABASE_URL ? 'PostgreSQL' : 'PGlite'}, GET ${PATH}, fill ≤ ${FILL}, ${SECONDS}s timed per count, ${CONNECTIONS} connections, verified-token cache ${VERIFIED_TOKEN_CACHE} entries, load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}\n`,
 );

@@ -11,18 +11,14 @@
  * `POST /mission/{s256}` (200, an accepted update of the agent's own mission) — and reports p50/p99 and
  * the seeded/empty ratio, then prints `EXPLAIN ANALYZE` of the hot queries on the seeded database.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { DWK, exportPrivateJwk, signRequest, systemClock, toPublicJwks } from '@aauth-ref/core';
-import { createTestIssuer, makeAgentToken } from '@aauth-ref/testkit';
+import { BENCH_DATABASE_URL as DATABASE_URL, pinLoadGenerator, stopChild } from './child.js';
 import { ask } from './ipc.js';
-import type { IssuanceWorld } from './issuance-server.js';
+import { signAgentRequest } from './ps-browser.js';
+import { makePsParties, startPersonServer } from './ps-child.js';
 import { quantile } from './report.js';
 
-const DATABASE_URL =
-  process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || process.env.TEST_DATABASE_URL || '';
 if (!DATABASE_URL) {
   process.stdout.write(
     'bench:scale: skipped — it needs PostgreSQL: set BENCH_DATABASE_URL, DATABASE_URL or TEST_DATABASE_URL (e.g. postgresql://postgres@127.0.0.1:5432/postgres).\n',
@@ -35,64 +31,12 @@ const REQUESTS = Math.max(10, Number(process.env.BENCH_SCALE_REQUESTS ?? 200));
 const PS = 'http://localhost:3001';
 const RESOURCE = 'https://resource.example';
 
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const pinning = hasTaskset() && cpus().length >= 2;
-if (pinning) execFileSync('taskset', ['-a', '-cp', '1', String(process.pid)], { stdio: 'ignore' });
+const pinning = pinLoadGenerator();
+const { agent, world } = makePsParties(PS, RESOURCE);
 
-const ap = createTestIssuer({ dwk: DWK.agent, issuer: 'https://agent.example' });
-const agent = makeAgentToken({ issuer: ap, clock: systemClock, ps: PS, lifetimeSeconds: 3600 });
-const world: IssuanceWorld = {
-  ps: PS,
-  resource: RESOURCE,
-  ap: { issuer: ap.issuer, jwks: toPublicJwks(ap.keys).keys as unknown as Record<string, unknown>[] },
-  agent: { privateJwk: exportPrivateJwk(agent.key) as unknown as Record<string, unknown>, token: agent.jwt },
-  scope: 'notes.read',
-};
-
-interface Started {
-  readonly child: ChildProcess;
-  readonly port: number;
-  readonly agentMission: string;
-  readonly seedSeconds?: { personTokensS: number; missionsS: number };
-}
-
-async function startServer(seed: { personTokens: number; missions: number }): Promise<Started> {
-  const script = fileURLToPath(new URL('./issuance-server.ts', import.meta.url));
-  const nodeArgs = ['--conditions=source', '--import', 'tsx', script];
-  const [command, args] = pinning
-    ? ['taskset', ['-c', '0', process.execPath, ...nodeArgs]]
-    : [process.execPath, nodeArgs];
-  const child = spawn(command, args as string[], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: {
-      ...process.env,
-      BENCH_WORLD: JSON.stringify(world),
-      BENCH_PG_URL: DATABASE_URL,
-      BENCH_SEED_PERSON_TOKENS: String(seed.personTokens),
-      BENCH_SEED_MISSIONS: String(seed.missions),
-      NODE_ENV: 'production',
-    },
-  });
-  return new Promise<Started>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the PS exited (${String(code)}) before listening`)));
-    child.on('message', (message: unknown) => {
-      const m = message as Partial<Started> & { type?: string };
-      if (m.type === 'listening' && typeof m.port === 'number' && typeof m.agentMission === 'string') {
-        resolve({
-          child,
-          port: m.port,
-          agentMission: m.agentMission,
-          ...(m.seedSeconds ? { seedSeconds: m.seedSeconds } : {}),
-        });
-      }
-    });
+function startServer(seed: { personTokens: number; missions: number }) {
+  return startPersonServer(world, DATABASE_URL, {
+    env: { BENCH_SEED_PERSON_TOKENS: String(seed.personTokens), BENCH_SEED_MISSIONS: String(seed.missions) },
   });
 }
 
@@ -101,17 +45,9 @@ let sequence = 0;
 async function post(port: number, path: string, members: Record<string, unknown>) {
   sequence += 1;
   const body = JSON.stringify({ ...members, n: sequence });
-  const base = { 'content-type': 'application/json' };
-  const headers = signRequest(
-    { method: 'POST', url: `${PS}${path}`, headers: base, body: Buffer.from(body, 'utf8') },
-    { key: agent.key, signatureKey: { scheme: 'jwt', jwt: agent.jwt }, clock: systemClock },
-  );
+  const headers = signAgentRequest(PS, agent, 'POST', path, Buffer.from(body, 'utf8'));
   const started = performance.now();
-  const response = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method: 'POST',
-    headers: { host: new URL(PS).host, ...base, ...headers },
-    body,
-  });
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers, body });
   const text = await response.text();
   return { status: response.status, ms: performance.now() - started, text };
 }
@@ -124,14 +60,6 @@ async function measure(port: number, path: string, members: Record<string, unkno
     if (i >= 20) latencies.push(r.ms);
   }
   return latencies;
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  child.send({ type: 'stop' });
-  await new Promise((resolve) => {
-    child.once('exit', resolve);
-    setTimeout(resolve, 30_000).unref();
-  });
 }
 
 interface Phase {
@@ -163,7 +91,7 @@ async function phase(seed: { personTokens: number; missions: number }, explain: 
       ...(server.seedSeconds ? { seedSeconds: server.seedSeconds } : {}),
     };
   } finally {
-    await stop(server.child);
+    await stopChild(server.child, 30_000);
   }
 }
 

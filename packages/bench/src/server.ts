@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalKeyResolver, DWK, importPublicJwk, systemClock } from '@aauth-ref/core';
 import { applyMigrations, openDatabase } from '@aauth-ref/db';
+import { createTestDatabase } from '@aauth-ref/db/testing';
 import { createKeyRing, generateSigningKeysJwks } from '@aauth-ref/fastify';
 import { buildApp, MIGRATIONS_DIR } from '@aauth-ref/resource-server/app';
 import { loadConfig } from '@aauth-ref/resource-server/config';
@@ -30,7 +31,7 @@ import { createPrismaNoteStore } from '@aauth-ref/resource-server/stores/prisma-
 import { verify as verifyHttpSig } from '@hellocoop/httpsig';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { countStatements } from './db-count.js';
-import { type ProfileSummary, startProfiling } from './profile.js';
+import { serveChild } from './serve-child.js';
 import { extractSignatureBytes, minimalSignatureBase } from './signature-base.js';
 import { readBenchWorld } from './world.js';
 
@@ -38,10 +39,17 @@ const world = readBenchWorld(process.env.BENCH_WORLD);
 const databaseUrl = process.env.DATABASE_URL;
 const dataDir = await mkdtemp(join(tmpdir(), 'aauth-bench-rs-'));
 
-const opened = databaseUrl
-  ? await openDatabase({ url: databaseUrl })
-  : await openDatabase({ dataDir: join(dataDir, 'db') });
-await applyMigrations(opened, MIGRATIONS_DIR);
+// `BENCH_PG_URL` (the scaling profile): a fresh database of its own on that PostgreSQL server, dropped
+// at exit — a first sight of a token writes its record, and PGlite's single session would be the limit.
+const own = process.env.BENCH_PG_URL
+  ? await createTestDatabase({ migrationsDir: MIGRATIONS_DIR, url: process.env.BENCH_PG_URL })
+  : undefined;
+const opened =
+  own?.db ??
+  (databaseUrl
+    ? await openDatabase({ url: databaseUrl })
+    : await openDatabase({ dataDir: join(dataDir, 'db') }));
+if (!own) await applyMigrations(opened, MIGRATIONS_DIR);
 // Only statements sent on behalf of an HTTP request count, not the background revocation poll: each
 // request runs in an async context of its own from `onRequest` on. Only while the parent probes
 // (`start` … `stop`): on Node 20 an active AsyncLocalStorage turns on promise hooks, which would tax
@@ -140,51 +148,31 @@ app.get('/bench/notes', async (_request, reply) => {
   return reply.header('cache-control', 'no-store').send({ notebook: 'personal', notes: list });
 });
 
-await app.listen({ host: '127.0.0.1', port: 0 });
-const address = app.server.address();
-if (address === null || typeof address === 'string') throw new Error('no TCP address');
-process.send?.({ type: 'listening', port: address.port, pid: process.pid });
-
-async function shutdown(): Promise<void> {
-  await app.close();
-  await prisma.$disconnect().catch(() => undefined);
-  await rm(dataDir, { recursive: true, force: true });
-  process.exit(0);
-}
-let stopProfile: (() => Promise<ProfileSummary>) | undefined;
-process.on('message', (message: unknown) => {
-  if (typeof message !== 'object' || message === null) return;
-  const { type, body, action } = message as { type?: string; body?: unknown; action?: string };
-  if (type === 'reply' && typeof body === 'string') replyBody = body;
-  if (type === 'profile' && action === 'start') {
-    void startProfiling().then((stop) => {
-      stopProfile = stop;
-      process.send?.({ type: 'profile', started: true });
-    });
-  }
-  if (type === 'profile' && action === 'stop' && stopProfile) {
-    const stop = stopProfile;
-    stopProfile = undefined;
-    void stop().then((summary) => process.send?.({ type: 'profile', summary }));
-  }
-  if (type === 'cpu') {
-    const { user, system } = process.cpuUsage();
-    process.send?.({ type: 'cpu', us: user + system });
-  }
-  if (type === 'statements') {
-    if (action === 'start') countingStatements = true;
-    process.send?.({ type: 'statements', count: statements.count() });
-    if (action === 'stop') {
-      countingStatements = false;
-      inRequest.disable();
+await serveChild(app, {
+  release: async () => {
+    await prisma.$disconnect().catch(() => undefined);
+    await own?.drop();
+    await rm(dataDir, { recursive: true, force: true });
+  },
+  onMessage: ({ type, body, action }) => {
+    if (type === 'reply' && typeof body === 'string') replyBody = body;
+    if (type === 'cpu') {
+      const { user, system } = process.cpuUsage();
+      process.send?.({ type: 'cpu', us: user + system });
     }
-  }
-  if (type === 'memory') {
-    // `bench:scale` starts this process with --expose-gc: a full collection first, so heapUsed is live data.
-    (globalThis as { gc?: () => void }).gc?.();
-    const { rss, heapUsed } = process.memoryUsage();
-    process.send?.({ type: 'memory', rss, heapUsed });
-  }
-  if (type === 'stop') void shutdown();
+    if (type === 'statements') {
+      if (action === 'start') countingStatements = true;
+      process.send?.({ type: 'statements', count: statements.count() });
+      if (action === 'stop') {
+        countingStatements = false;
+        inRequest.disable();
+      }
+    }
+    if (type === 'memory') {
+      // `bench:scale` starts this process with --expose-gc: a full collection first, so heapUsed is live data.
+      (globalThis as { gc?: () => void }).gc?.();
+      const { rss, heapUsed } = process.memoryUsage();
+      process.send?.({ type: 'memory', rss, heapUsed });
+    }
+  },
 });
-process.on('disconnect', () => void shutdown());
