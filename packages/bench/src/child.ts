@@ -41,6 +41,12 @@ export interface ChildOptions {
   readonly cores?: string;
   /** Named in the error when the child exits before it reports ready. */
   readonly name: string;
+  /**
+   * `'built'`: the workspace packages the script imports resolve to their `dist/` (what `node
+   * dist/main.js` runs in production) instead of their TypeScript sources compiled on the fly by tsx,
+   * whose transform adds work to every function it compiles (`__name` wrappers). Default `'source'`.
+   */
+  readonly packages?: 'source' | 'built';
 }
 
 /**
@@ -54,7 +60,7 @@ export function startChild<T>(
 ): Promise<{ child: ChildProcess; ready: T }> {
   const nodeArgs = [
     ...(options.nodeArgs ?? []),
-    '--conditions=source',
+    ...(options.packages === 'built' ? [] : ['--conditions=source']),
     '--import',
     'tsx',
     fileURLToPath(script),

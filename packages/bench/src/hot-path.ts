@@ -21,6 +21,7 @@
  * The six scenarios run in `BENCH_ROUNDS` interleaved rounds (default 3); each figure is the median
  * round's throughput and the latency quantiles of all rounds together.
  * Environment: `BENCH_DURATION_S` (default 15 per scenario, split over the rounds), `BENCH_CONNECTIONS` (default 10),
+ * `BENCH_SOURCE=1` (the server on the TypeScript sources through tsx instead of the built packages),
  * `BENCH_DATABASE_URL` or `DATABASE_URL` (PostgreSQL; PGlite otherwise), `BENCH_CPU_PROF=<dir>` for a server CPU profile, `BENCH_SIGNING=pool` to
  * precompute one signature per second instead of signing inline.
  */
@@ -44,6 +45,11 @@ const WARMUP_S = Math.max(2, Math.round(DURATION_S / 4));
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const DATABASE_URL = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || '';
 const SIGNING = process.env.BENCH_SIGNING === 'pool' ? 'pool' : 'inline';
+/**
+ * The server runs the built packages (`pnpm bench` builds them first), as deployed; `BENCH_SOURCE=1`
+ * runs their TypeScript through tsx instead (no build needed, slower per request).
+ */
+const SERVER_PACKAGES = process.env.BENCH_SOURCE === '1' ? 'source' : 'built';
 
 // --- Pinning ----------------------------------------------------------------------------------------
 
@@ -106,7 +112,12 @@ async function startServer(): Promise<{ child: ChildProcess; port: number }> {
     : [];
   const { child, ready } = await startChild(
     new URL('./server.ts', import.meta.url),
-    { name: 'the server', nodeArgs: profile, env: { BENCH_WORLD: JSON.stringify(world), DATABASE_URL } },
+    {
+      name: 'the server',
+      nodeArgs: profile,
+      env: { BENCH_WORLD: JSON.stringify(world), DATABASE_URL },
+      packages: SERVER_PACKAGES,
+    },
     (m) => (m.type === 'listening' && typeof m.port === 'number' ? m.port : undefined),
   );
   return { child, port: ready };
@@ -252,7 +263,7 @@ try {
 
   process.stderr.write(
     `hot path: ${DURATION_S}s per scenario after ${WARMUP_S}s warm-up, ${CONNECTIONS} connections, ` +
-      `signing ${SIGNING}, database ${DATABASE_URL ? 'PostgreSQL' : 'PGlite'}, ` +
+      `signing ${SIGNING}, server on the ${SERVER_PACKAGES} packages, database ${DATABASE_URL ? 'PostgreSQL' : 'PGlite'}, ` +
       `${pinning ? 'server on core 0, generator on core 1' : 'NOT pinned (no taskset or one core)'}\n`,
   );
   // Rounds interleave the scenarios so that noise from a shared machine falls on all of them alike.
