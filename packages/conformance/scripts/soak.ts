@@ -221,6 +221,21 @@ function summarize(samples: readonly Sample[]) {
       errors,
       (s) => `${s.op} ${s.status} ${s.error ?? s.signatureError ?? s.failure ?? ''}`,
     ),
+    // The first few failures in full: the kind alone does not say which check refused.
+    ...(errors.length === 0
+      ? {}
+      : {
+          error_samples: errors.slice(0, 10).map((s) => ({
+            at: new Date(s.at).toISOString(),
+            op: s.op,
+            server: s.server,
+            status: s.status,
+            error: s.error,
+            detail: s.detail,
+            signature_error: s.signatureError,
+            failure: s.failure,
+          })),
+        }),
   };
 }
 
