@@ -24,6 +24,7 @@ export type {
 export {
   createPendingEngine,
   displayInteractionCode,
+  enforcePollPace,
   generatePendingId,
   isOpenStatus,
   isPendingId,

@@ -13,10 +13,10 @@ import {
   normalizeInteractionCode,
   type R3DocumentFetcher,
   readR3Reference,
-  SlowDown,
   STRICT,
   type TokenVerifier,
 } from '@aauth-ref/core';
+import { enforcePollPace } from '@aauth-ref/fastify';
 import type { AuthTokenIssuer, AuthTokenResponse } from './auth-token-issuer.js';
 import {
   generateBrowserId,
@@ -123,7 +123,6 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
 
   // A poll sooner than Retry-After is slow_down (§Polling Error Codes); a little early is tolerated
   // because clients round and networks jitter. With Retry-After 0 every poll is on time.
-  const minIntervalMs = (seconds: number) => seconds * 1000 - Math.max(500, seconds * 200);
 
   /**
    * R3 §AS Processing steps 2–3 after step 1 (the resource token verified): the document fetched
@@ -417,15 +416,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       await expireIfDue(record);
       const terminal = await terminalAnswer(record);
       if (terminal) return terminal;
-      if (
-        record.lastPolledAt &&
-        clock.now() - record.lastPolledAt.getTime() < minIntervalMs(record.retryAfter)
-      ) {
-        await pending.markPolled(record.id, now());
-        throw new SlowDown('Polling too frequently; increase the interval by 5 seconds.', {
-          headers: { 'retry-after': String(record.retryAfter + 5) },
-        });
-      }
+      await enforcePollPace(record, now(), (pendingId, at) => pending.markPolled(pendingId, at));
       await pending.markPolled(record.id, now());
       if (EXTERNAL.includes(record.status) && (await isSatisfied(record))) {
         // Only the poll that moves the row to `deciding` re-evaluates; a concurrent one just answers.

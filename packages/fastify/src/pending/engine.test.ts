@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   createPendingEngine,
   displayInteractionCode,
+  enforcePollPace,
   minPollIntervalMs,
   type PendingCore,
 } from './engine.js';
@@ -166,6 +167,33 @@ describe('pending engine (§Deferred Responses, §Polling Error Codes)', () => {
       code: displayInteractionCode(row.interactionCode!),
     });
     expect(engine.offeredRequirement({ ...row, status: 'interacting' })).toBeUndefined();
+  });
+});
+
+describe('enforcePollPace (§Deferred Responses: slow_down)', () => {
+  const polled: [string, number][] = [];
+  const mark = async (id: string, at: Date) => {
+    polled.push([id, at.getTime()]);
+  };
+  const record = { id: 'p1', retryAfter: 2, lastPolledAt: new Date(10_000) };
+
+  it('answers a poll sooner than Retry-After allows with slow_down, Retry-After + 5, and counts it as a poll', async () => {
+    polled.length = 0;
+    const err = await enforcePollPace(record, new Date(11_000), mark).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(AAuthError);
+    expect((err as AAuthError).error).toBe('slow_down');
+    expect((err as AAuthError).headers).toMatchObject({ 'retry-after': '7' });
+    expect(polled).toEqual([['p1', 11_000]]);
+  });
+
+  it('lets a poll at the interval (less its tolerance) through without marking it', async () => {
+    polled.length = 0;
+    await enforcePollPace(record, new Date(11_500), mark);
+    await enforcePollPace({ ...record, lastPolledAt: null }, new Date(10_001), mark);
+    expect(polled).toEqual([]);
   });
 });
 

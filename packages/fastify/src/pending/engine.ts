@@ -160,6 +160,27 @@ export function minPollIntervalMs(retryAfterSeconds: number): number {
   return retryAfterSeconds * 1000 - Math.max(500, retryAfterSeconds * 200);
 }
 
+/**
+ * §Deferred Responses: a poll sooner than the record's `Retry-After` allows is answered `slow_down`
+ * with the interval raised by 5 s — and still counts as a poll. For servers whose pending records do
+ * not go through the engine (the AS's token requests) as much as for the engine itself.
+ */
+export async function enforcePollPace(
+  record: Pick<PendingCore, 'id' | 'lastPolledAt' | 'retryAfter'>,
+  at: Date,
+  markPolled: (id: string, at: Date) => Promise<void>,
+): Promise<void> {
+  if (
+    record.lastPolledAt &&
+    at.getTime() - record.lastPolledAt.getTime() < minPollIntervalMs(record.retryAfter)
+  ) {
+    await markPolled(record.id, at);
+    throw new SlowDown('Polling too frequently; increase the interval by 5 seconds.', {
+      headers: { 'retry-after': String(record.retryAfter + 5) },
+    });
+  }
+}
+
 export function createPendingEngine<R extends PendingCore>(
   options: PendingEngineOptions<R>,
 ): PendingEngine<R> {
@@ -245,16 +266,8 @@ export function createPendingEngine<R extends PendingCore>(
       }
     },
 
-    async checkPace(record) {
-      if (
-        record.lastPolledAt &&
-        clock.now() - record.lastPolledAt.getTime() < minPollIntervalMs(record.retryAfter)
-      ) {
-        await store.markPolled(record.id, now());
-        throw new SlowDown('Polling too frequently; increase the interval by 5 seconds.', {
-          headers: { 'retry-after': String(record.retryAfter + 5) },
-        });
-      }
+    checkPace(record) {
+      return enforcePollPace(record, now(), (id, at) => store.markPolled(id, at));
     },
 
     markPolled(record) {
